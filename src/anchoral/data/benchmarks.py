@@ -1,0 +1,436 @@
+"""Benchmarks with a known shortcut or shift, built from a labelled DataFrame.
+
+A spurious-correlation benchmark follows the Waterbirds recipe used by Tamkin et
+al. (2022, §3.1): in the pool (and an in-distribution test set drawn the same way)
+a binary attribute agrees with the label at rate ``rho``; the out-of-distribution
+test set is balanced over the (label x attribute) groups, so a model that learned
+the attribute instead of the task fails on the minority groups.
+
+Group id = label * 2 + attribute code; group names read "positive/movie".
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from anchoral.data.vader import LABEL_NAMES, load_vader
+from anchoral.errors import ValidationError, unknown_name
+from anchoral.validation import check_labels, check_positive_int
+
+N_ATTRIBUTE_VALUES = 2
+
+
+@dataclass(frozen=True, eq=False)
+class Split:
+    """One split of a benchmark: parallel per-example ids, texts, labels and group ids."""
+
+    ids: np.ndarray
+    texts: list[str]
+    labels: np.ndarray
+    groups: np.ndarray
+
+    def __post_init__(self) -> None:
+        lengths = {field.name: len(getattr(self, field.name)) for field in dataclasses.fields(self)}
+        if len(set(lengths.values())) != 1:
+            raise ValidationError(f"Split fields must have one entry per example; got lengths {lengths}")
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+
+@dataclass(frozen=True, eq=False)
+class Benchmark:
+    """A pool to label plus in-distribution and out-of-distribution test sets.
+
+    ``class_names[label]`` and ``group_names[group]`` name the ids stored in the
+    splits; ``params`` records everything needed to rebuild the benchmark.
+    """
+
+    name: str
+    pool: Split
+    id_test: Split
+    ood_test: Split
+    class_names: tuple[str, ...]
+    group_names: tuple[str, ...]
+    params: dict
+
+
+def group_id(label, attribute_code):
+    """Group id of (label, attribute code): ``label * 2 + attribute_code``."""
+    return label * N_ATTRIBUTE_VALUES + attribute_code
+
+
+@dataclass(frozen=True)
+class _Table:
+    """The frame's columns as arrays, with attribute values already coded."""
+
+    ids: np.ndarray
+    texts: np.ndarray
+    labels: np.ndarray
+    attribute_codes: np.ndarray
+
+    @property
+    def groups(self) -> np.ndarray:
+        return group_id(self.labels, self.attribute_codes)
+
+    def split(self, rows: np.ndarray) -> Split:
+        return Split(
+            ids=self.ids[rows],
+            texts=self.texts[rows].tolist(),
+            labels=self.labels[rows],
+            groups=self.groups[rows],
+        )
+
+
+def build_spurious_benchmark(
+    frame: pd.DataFrame,
+    *,
+    name: str,
+    attribute_column: str,
+    attribute_codes: Mapping[str, int],
+    aligned_attribute: Mapping[int, int],
+    class_names: Sequence[str],
+    attribute_names: Sequence[str],
+    pool_size: int,
+    id_test_size: int,
+    ood_test_per_group: int,
+    seed: int,
+    rho: float = 0.95,
+    label_column: str = "label",
+    text_column: str = "text",
+    id_column: str = "id",
+) -> Benchmark:
+    """Build a Waterbirds-style benchmark (Tamkin et al. 2022, §3.1) from ``frame``.
+
+    The pool has ``pool_size // n_classes`` examples per label; of those,
+    ``round(rho * n)`` carry the attribute value ``aligned_attribute[label]`` (the
+    majority group) and the rest the other value (the minority group). The
+    in-distribution test set is drawn the same way with ``id_test_size``; the
+    out-of-distribution test set has ``ood_test_per_group`` examples in every
+    (label x attribute) group. The splits are disjoint, sampled without
+    replacement with ``numpy.random.default_rng(seed)``.
+    """
+    class_names, attribute_names = _check_names(class_names, attribute_names)
+    table = _table_from_frame(
+        frame, label_column, attribute_column, attribute_codes, len(class_names), text_column, id_column
+    )
+    aligned = _check_aligned_attribute(aligned_attribute, len(class_names))
+    rho = _check_rho(rho)
+    seed = _check_seed(seed)
+    ood_test_per_group = check_positive_int(ood_test_per_group, "ood_test_per_group")
+    group_names = _group_names(class_names, attribute_names)
+    needed = {
+        "pool": _counts_with_agreement(pool_size, "pool_size", rho, aligned),
+        "id_test": _counts_with_agreement(id_test_size, "id_test_size", rho, aligned),
+        "ood_test": np.full(len(group_names), ood_test_per_group),
+    }
+    minority_groups = {group_id(label, 1 - code) for label, code in enumerate(aligned)}
+    _check_group_supply(table.groups, needed, group_names, minority_groups)
+    rng = np.random.default_rng(seed)
+    rows = _sample_by_group(table.groups, needed, rng)
+    return Benchmark(
+        name=name,
+        pool=table.split(rows["pool"]),
+        id_test=table.split(rows["id_test"]),
+        ood_test=table.split(rows["ood_test"]),
+        class_names=class_names,
+        group_names=group_names,
+        params={
+            "kind": "spurious",
+            "rho": rho,
+            "pool_size": int(pool_size),
+            "id_test_size": int(id_test_size),
+            "ood_test_per_group": ood_test_per_group,
+            "seed": seed,
+            "label_column": label_column,
+            "attribute_column": attribute_column,
+            "attribute_codes": dict(attribute_codes),
+            "aligned_attribute": dict(enumerate(aligned)),
+        },
+    )
+
+
+def build_shift_benchmark(
+    frame: pd.DataFrame,
+    *,
+    name: str,
+    attribute_column: str,
+    attribute_codes: Mapping[str, int],
+    class_names: Sequence[str],
+    attribute_names: Sequence[str],
+    pool_size: int,
+    id_test_size: int,
+    ood_test_size: int,
+    seed: int,
+    in_distribution_code: int = 0,
+    label_column: str = "label",
+    text_column: str = "text",
+    id_column: str = "id",
+) -> Benchmark:
+    """Build a domain-shift benchmark: pool and in-distribution test set drawn at
+    random from rows whose attribute code is ``in_distribution_code``, the
+    out-of-distribution test set at random from the other rows. Classes keep their
+    natural balance; every example still carries its (label x attribute) group id.
+    """
+    class_names, attribute_names = _check_names(class_names, attribute_names)
+    table = _table_from_frame(
+        frame, label_column, attribute_column, attribute_codes, len(class_names), text_column, id_column
+    )
+    if in_distribution_code not in range(N_ATTRIBUTE_VALUES):
+        raise ValidationError(f"in_distribution_code must be 0 or 1; got {in_distribution_code!r}")
+    pool_size = check_positive_int(pool_size, "pool_size")
+    id_test_size = check_positive_int(id_test_size, "id_test_size")
+    ood_test_size = check_positive_int(ood_test_size, "ood_test_size")
+    seed = _check_seed(seed)
+    in_rows = np.flatnonzero(table.attribute_codes == in_distribution_code)
+    out_rows = np.flatnonzero(table.attribute_codes != in_distribution_code)
+    for rows, count, what, code in (
+        (in_rows, pool_size + id_test_size, "pool_size + id_test_size", in_distribution_code),
+        (out_rows, ood_test_size, "ood_test_size", 1 - in_distribution_code),
+    ):
+        if len(rows) < count:
+            raise ValidationError(
+                f"not enough {attribute_names[code]!r} rows: {what} needs {count}, "
+                f"available {len(rows)}; use smaller sizes"
+            )
+    rng = np.random.default_rng(seed)
+    in_sample = rng.choice(in_rows, size=pool_size + id_test_size, replace=False)
+    return Benchmark(
+        name=name,
+        pool=table.split(in_sample[:pool_size]),
+        id_test=table.split(in_sample[pool_size:]),
+        ood_test=table.split(rng.choice(out_rows, size=ood_test_size, replace=False)),
+        class_names=class_names,
+        group_names=_group_names(class_names, attribute_names),
+        params={
+            "kind": "shift",
+            "pool_size": pool_size,
+            "id_test_size": id_test_size,
+            "ood_test_size": ood_test_size,
+            "seed": seed,
+            "label_column": label_column,
+            "attribute_column": attribute_column,
+            "attribute_codes": dict(attribute_codes),
+            "in_distribution_code": in_distribution_code,
+        },
+    )
+
+
+def _check_names(class_names, attribute_names) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    class_names = tuple(class_names)
+    attribute_names = tuple(attribute_names)
+    if len(class_names) < 2 or not all(isinstance(item, str) for item in class_names):
+        raise ValidationError(f"class_names must be at least two strings, one per label; got {class_names!r}")
+    if len(attribute_names) != N_ATTRIBUTE_VALUES or not all(isinstance(item, str) for item in attribute_names):
+        raise ValidationError(
+            f"attribute_names must be two strings (for attribute codes 0 and 1); got {attribute_names!r}"
+        )
+    return class_names, attribute_names
+
+
+def _table_from_frame(
+    frame, label_column, attribute_column, attribute_codes, n_classes, text_column, id_column
+) -> _Table:
+    if not isinstance(frame, pd.DataFrame) or frame.empty:
+        raise ValidationError(f"frame must be a non-empty pandas DataFrame; got {type(frame).__name__}")
+    for argument, column in (
+        ("label_column", label_column), ("attribute_column", attribute_column),
+        ("text_column", text_column), ("id_column", id_column),
+    ):
+        if column not in frame.columns:
+            raise ValidationError(
+                f"{argument}={column!r} is not a column of frame; columns: {list(frame.columns)}"
+            )
+    if not isinstance(attribute_codes, Mapping) or not set(attribute_codes.values()) <= {0, 1}:
+        raise ValidationError(f"attribute_codes must map attribute values to 0 or 1; got {attribute_codes!r}")
+    unmapped = sorted(set(frame[attribute_column]) - set(attribute_codes), key=str)
+    if unmapped:
+        raise ValidationError(
+            f"attribute_codes has no code for {unmapped} found in frame[{attribute_column!r}]; "
+            "map every value or filter the frame first"
+        )
+    labels = check_labels(frame[label_column].to_numpy(), name=f"frame[{label_column!r}]")
+    if labels.max() >= n_classes:
+        raise ValidationError(
+            f"frame[{label_column!r}] must hold labels 0..{n_classes - 1} (one per class name); "
+            f"got maximum {labels.max()}"
+        )
+    ids = frame[id_column].astype(str).to_numpy(dtype=str)
+    n_duplicates = len(ids) - len(np.unique(ids))
+    if n_duplicates:
+        raise ValidationError(f"frame[{id_column!r}] must be unique per row; got {n_duplicates} duplicate(s)")
+    return _Table(
+        ids=ids,
+        texts=frame[text_column].to_numpy(dtype=object),
+        labels=labels,
+        attribute_codes=frame[attribute_column].map(attribute_codes).to_numpy(dtype=np.int64),
+    )
+
+
+def _check_aligned_attribute(aligned_attribute, n_classes: int) -> list[int]:
+    if (
+        not isinstance(aligned_attribute, Mapping)
+        or set(aligned_attribute) != set(range(n_classes))
+        or not set(aligned_attribute.values()) <= {0, 1}
+    ):
+        raise ValidationError(
+            f"aligned_attribute must map every label 0..{n_classes - 1} to the attribute code (0 or 1) "
+            f"that agrees with it; got {aligned_attribute!r}"
+        )
+    return [int(aligned_attribute[label]) for label in range(n_classes)]
+
+
+def _check_rho(rho) -> float:
+    try:
+        rho = float(rho)
+    except (TypeError, ValueError) as exc:
+        raise ValidationError(f"rho must be a number in [0.5, 1]; got {rho!r}") from exc
+    if not 0.5 <= rho <= 1:
+        raise ValidationError(
+            f"rho must be in [0.5, 1] (0.5 = no correlation, 1 = no minority examples); got {rho}"
+        )
+    return rho
+
+
+def _check_seed(seed) -> int:
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ValidationError(f"seed must be a non-negative integer; got {seed!r}")
+    return int(seed)
+
+
+def _group_names(class_names, attribute_names) -> tuple[str, ...]:
+    return tuple(f"{class_name}/{attribute}" for class_name in class_names for attribute in attribute_names)
+
+
+def _counts_with_agreement(size, argument: str, rho: float, aligned: list[int]) -> np.ndarray:
+    """Examples per group: ``size // n_classes`` per label, ``round(rho * n)`` of them in
+    the label's aligned (majority) group and the rest in its minority group."""
+    size = check_positive_int(size, argument)
+    per_label = size // len(aligned)
+    if per_label == 0:
+        raise ValidationError(f"{argument} must be at least {len(aligned)} (one example per class); got {size}")
+    majority = round(rho * per_label)
+    counts = np.zeros(len(aligned) * N_ATTRIBUTE_VALUES, dtype=np.int64)
+    for label, aligned_code in enumerate(aligned):
+        counts[group_id(label, aligned_code)] = majority
+        counts[group_id(label, 1 - aligned_code)] = per_label - majority
+    return counts
+
+
+def _check_group_supply(groups, needed: dict[str, np.ndarray], group_names, minority_groups) -> None:
+    available = np.bincount(groups, minlength=len(group_names))
+    shortages = []
+    for group, group_name in enumerate(group_names):
+        total = sum(int(counts[group]) for counts in needed.values())
+        if available[group] < total:
+            parts = " + ".join(f"{split} {int(counts[group])}" for split, counts in needed.items())
+            remedy = (
+                "use a smaller pool_size, id_test_size or ood_test_per_group, or a larger rho"
+                if group in minority_groups
+                else "use a smaller pool_size or id_test_size, or a smaller rho"
+            )
+            shortages.append(
+                f"group {group_name!r} needs {total} ({parts}), available {available[group]}; {remedy}"
+            )
+    if shortages:
+        raise ValidationError("not enough rows: " + "; ".join(shortages))
+
+
+def _sample_by_group(groups, needed: dict[str, np.ndarray], rng) -> dict[str, np.ndarray]:
+    """Draw each group's rows once without replacement and deal them out to the splits
+    (so splits are disjoint), then shuffle each split."""
+    chosen = {split: [] for split in needed}
+    for group in range(len(next(iter(needed.values())))):
+        counts = [int(split_counts[group]) for split_counts in needed.values()]
+        drawn = rng.choice(np.flatnonzero(groups == group), size=sum(counts), replace=False)
+        for split, part in zip(needed, np.split(drawn, np.cumsum(counts)[:-1])):
+            chosen[split].append(part)
+    return {split: rng.permutation(np.concatenate(parts)) for split, parts in chosen.items()}
+
+
+VADER_DOMAIN_KIND_CODES = {"movie": 0, "amazon": 1, "tweets": 1}
+VADER_DOMAIN_KIND_NAMES = ("movie", "review-or-tweet")
+
+
+def build_vader_shortcut(
+    *, pool_size: int = 5000, id_test_size: int = 1000, ood_test_per_group: int = 250,
+    rho: float = 0.95, seed: int = 0,
+) -> Benchmark:
+    """VADER sentiment with domain as the shortcut: negative sentences mostly movie
+    snippets, positive ones mostly Amazon reviews or tweets."""
+    return build_spurious_benchmark(
+        load_vader(tuple(VADER_DOMAIN_KIND_CODES)),
+        name="vader-shortcut",
+        attribute_column="domain",
+        attribute_codes=VADER_DOMAIN_KIND_CODES,
+        aligned_attribute={0: 0, 1: 1},
+        class_names=LABEL_NAMES,
+        attribute_names=VADER_DOMAIN_KIND_NAMES,
+        pool_size=pool_size,
+        id_test_size=id_test_size,
+        ood_test_per_group=ood_test_per_group,
+        rho=rho,
+        seed=seed,
+    )
+
+
+def build_vader_shift(
+    *, pool_size: int = 5000, id_test_size: int = 1000, ood_test_size: int = 1000, seed: int = 0,
+) -> Benchmark:
+    """VADER sentiment under domain shift: learn on movie snippets, test on Amazon
+    reviews and tweets."""
+    return build_shift_benchmark(
+        load_vader(tuple(VADER_DOMAIN_KIND_CODES)),
+        name="vader-shift",
+        attribute_column="domain",
+        attribute_codes=VADER_DOMAIN_KIND_CODES,
+        class_names=LABEL_NAMES,
+        attribute_names=VADER_DOMAIN_KIND_NAMES,
+        pool_size=pool_size,
+        id_test_size=id_test_size,
+        ood_test_size=ood_test_size,
+        seed=seed,
+    )
+
+
+_BENCHMARKS = {
+    "vader-shortcut": (
+        "VADER sentiment; domain (movie vs review-or-tweet) agrees with the label at rate rho in the "
+        "pool; OOD test balanced over the four label x domain groups",
+        build_vader_shortcut,
+    ),
+    "vader-shift": (
+        "VADER sentiment; pool and ID test from movie snippets, OOD test from Amazon reviews and tweets",
+        build_vader_shift,
+    ),
+}
+
+
+def list_benchmarks() -> list[tuple[str, str]]:
+    """(name, description) of every registered benchmark, sorted by name."""
+    return [(name, _BENCHMARKS[name][0]) for name in sorted(_BENCHMARKS)]
+
+
+def benchmark_defaults(name: str) -> dict:
+    """The keyword arguments ``load_benchmark(name, ...)`` accepts, with their defaults."""
+    if not isinstance(name, str) or name not in _BENCHMARKS:
+        raise unknown_name("benchmark", str(name), _BENCHMARKS)
+    parameters = inspect.signature(_BENCHMARKS[name][1]).parameters.values()
+    return {parameter.name: parameter.default for parameter in parameters}
+
+
+def load_benchmark(name: str, **overrides) -> Benchmark:
+    """Build registered benchmark ``name``; keyword arguments override its defaults."""
+    defaults = benchmark_defaults(name)
+    unknown = sorted(set(overrides) - set(defaults))
+    if unknown:
+        raise ValidationError(
+            f"unknown keyword(s) {unknown} for benchmark {name!r}; expected any of: {', '.join(defaults)}"
+        )
+    return _BENCHMARKS[name][1](**{**defaults, **overrides})

@@ -1,0 +1,91 @@
+"""The dataset registry: every real corpus anchoral can load, by name."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from anchoral.data.archives import VADER_SENTIMENT, PinnedArchive, fetch_archive
+from anchoral.data.vader import COLUMNS as VADER_COLUMNS
+from anchoral.data.vader import load_vader
+from anchoral.errors import ValidationError, unknown_name
+
+VADER_CITATION = (
+    "Hutto, C.J. & Gilbert, E.E. (2014). VADER: A Parsimonious Rule-based Model for "
+    "Sentiment Analysis of Social Media Text. ICWSM-14."
+)
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    """What a registered dataset is, where its bytes come from and what it holds.
+
+    ``n_rows`` is the number of rows ``load_dataset`` returns; ``attributes`` are
+    columns usable as group attributes for spurious-correlation splits.
+    """
+
+    name: str
+    description: str
+    archive: PinnedArchive
+    n_rows: int
+    columns: tuple[str, ...]
+    attributes: tuple[str, ...]
+    citation: str
+    loader: Callable[[], pd.DataFrame] = field(repr=False, compare=False)
+
+
+def _vader_info(name: str, domains: tuple[str, ...], n_rows: int, description: str) -> DatasetInfo:
+    return DatasetInfo(
+        name=name,
+        description=description,
+        archive=VADER_SENTIMENT,
+        n_rows=n_rows,
+        columns=VADER_COLUMNS,
+        attributes=("domain",) if len(domains) > 1 else (),
+        citation=VADER_CITATION,
+        loader=functools.partial(load_vader, domains),
+    )
+
+
+_DATASETS = {
+    info.name: info
+    for info in (
+        _vader_info(
+            "vader", ("movie", "amazon", "tweets", "nyt"), 19_459,
+            "VADER human-rated sentences from four domains (movie, amazon, tweets, nyt); "
+            "binary sentiment, domain as attribute",
+        ),
+        _vader_info("vader-movie", ("movie",), 10_072, "VADER movie-review snippets; binary sentiment"),
+        _vader_info("vader-amazon", ("amazon",), 2_985, "VADER Amazon-review snippets; binary sentiment"),
+        _vader_info("vader-tweets", ("tweets",), 3_432, "VADER tweets; binary sentiment"),
+        _vader_info("vader-nyt", ("nyt",), 2_970, "VADER New York Times editorial snippets; binary sentiment"),
+    )
+}
+
+
+def list_datasets() -> list[DatasetInfo]:
+    """Every registered dataset, sorted by name."""
+    return [_DATASETS[name] for name in sorted(_DATASETS)]
+
+
+def dataset_info(name: str) -> DatasetInfo:
+    """The registry entry of ``name``."""
+    if not isinstance(name, str):
+        raise ValidationError(f"name must be a dataset name (str); got {type(name).__name__}")
+    if name not in _DATASETS:
+        raise unknown_name("dataset", name, _DATASETS)
+    return _DATASETS[name]
+
+
+def fetch_dataset(name: str) -> Path:
+    """Fetch (or verify the cached copy of) the archive that holds ``name``; return its path."""
+    return fetch_archive(dataset_info(name).archive)
+
+
+def load_dataset(name: str) -> pd.DataFrame:
+    """Load ``name`` as a DataFrame with the columns listed in its ``DatasetInfo``."""
+    return dataset_info(name).loader()

@@ -1,0 +1,49 @@
+"""A benchmark together with its frozen-encoder features (computed once, cached on disk)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from anchoral.data.benchmarks import Benchmark
+from anchoral.encoders.base import Encoder
+from anchoral.encoders.cache import EmbeddingCache, default_cache
+
+
+@dataclass(frozen=True)
+class EncodedBenchmark:
+    benchmark: Benchmark
+    pool_features: np.ndarray
+    id_features: np.ndarray
+    ood_features: np.ndarray
+    encoder_fingerprint: str
+
+    @property
+    def n_classes(self) -> int:
+        return len(self.benchmark.class_names)
+
+    @property
+    def n_groups(self) -> int:
+        return len(self.benchmark.group_names)
+
+
+def encode_benchmark(benchmark: Benchmark, encoder: Encoder | None = None, cache: EmbeddingCache | None = None,
+                     *, progress: bool = True) -> EncodedBenchmark:
+    """Embed the pool and both test sets with ``encoder`` (default: MiniLM) through the cache."""
+    if encoder is None:
+        from anchoral.encoders.minilm import MiniLMEncoder
+
+        encoder = MiniLMEncoder()
+    cache = cache or default_cache()
+    splits = (benchmark.pool, benchmark.id_test, benchmark.ood_test)
+    texts = [text for split in splits for text in split.texts]
+    features = cache.encode(encoder, texts, progress=progress)
+    ends = np.cumsum([len(split) for split in splits])
+    return EncodedBenchmark(
+        benchmark=benchmark,
+        pool_features=features[: ends[0]],
+        id_features=features[ends[0] : ends[1]],
+        ood_features=features[ends[1] : ends[2]],
+        encoder_fingerprint=encoder.fingerprint,
+    )

@@ -1,0 +1,90 @@
+"""Tables of results shaped like ALVIN Table 1: accuracy at fixed labeled fractions, mean +- std over seeds."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+METRIC_LABELS = {
+    "id_accuracy": "ID",
+    "ood_accuracy": "OOD",
+    "worst_group_accuracy": "worst-group",
+}
+
+
+def checkpoint_summary(results: pd.DataFrame, fractions=(0.01, 0.05, 0.10),
+                       metrics=tuple(METRIC_LABELS)) -> pd.DataFrame:
+    """Long table: strategy, fraction, metric, mean, std (sample std, ddof=1), n_seeds."""
+    rows = []
+    for strategy, by_strategy in results.groupby("strategy", sort=False):
+        for fraction in fractions:
+            at = by_strategy[np.isclose(by_strategy["fraction_labeled"], fraction, atol=1e-9)]
+            if at.empty:
+                continue
+            for metric in metrics:
+                values = at[metric].to_numpy(dtype=float)
+                rows.append({
+                    "strategy": strategy,
+                    "fraction": fraction,
+                    "n_labeled": int(at["n_labeled"].iloc[0]),
+                    "metric": metric,
+                    "mean": float(values.mean()),
+                    "std": float(values.std(ddof=1)) if values.size > 1 else float("nan"),
+                    "n_seeds": int(values.size),
+                })
+    return pd.DataFrame(rows)
+
+
+def _cell(mean: float, std: float) -> str:
+    if np.isnan(std):
+        return f"{100 * mean:.1f}"
+    return f"{100 * mean:.1f} ± {100 * std:.1f}"
+
+
+def markdown_table(header: list[str], rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def checkpoint_table(summary: pd.DataFrame, metrics=tuple(METRIC_LABELS)) -> tuple[list[str], list[list[str]]]:
+    """ALVIN Table 1's shape: one row per strategy, a column per (fraction, metric), accuracy in %."""
+    fractions = sorted(summary["fraction"].unique()) if not summary.empty else []
+    header = ["strategy"] + [f"{METRIC_LABELS.get(m, m)} @{100 * f:g}%" for f in fractions for m in metrics]
+    rows = []
+    for strategy, by_strategy in summary.groupby("strategy", sort=False) if not summary.empty else ():
+        row = [strategy]
+        for fraction in fractions:
+            for metric in metrics:
+                cell = by_strategy[(by_strategy["fraction"] == fraction) & (by_strategy["metric"] == metric)]
+                row.append(_cell(cell["mean"].iloc[0], cell["std"].iloc[0]) if not cell.empty else "–")
+        rows.append(row)
+    return header, rows
+
+
+def checkpoint_table_markdown(summary: pd.DataFrame, metrics=tuple(METRIC_LABELS)) -> str:
+    if summary.empty:
+        return "(no round landed on a reported fraction)"
+    return markdown_table(*checkpoint_table(summary, metrics))
+
+
+def upsampling_markdown(results: pd.DataFrame) -> str:
+    """Mean upsampling ratio per group at the final round (Tamkin et al. Fig. 4)."""
+    columns = [c for c in results.columns if c.startswith("upsampling[")]
+    if not columns:
+        return ""
+    last = results[results["round"] == results.groupby(["strategy", "seed"])["round"].transform("max")]
+    header = ["strategy"] + [c[len("upsampling["):-1] for c in columns]
+    rows = [[strategy] + [f"{by[c].mean():.2f}" for c in columns] for strategy, by in last.groupby("strategy", sort=False)]
+    return markdown_table(header, rows)
+
+
+def timing_markdown(results: pd.DataFrame) -> str:
+    """Mean wall time per round of each phase (fit, select)."""
+    rows = []
+    for strategy, by in results.groupby("strategy", sort=False):
+        selecting = by[by["select_seconds"] > 0]
+        rows.append([strategy, f"{by['fit_seconds'].mean():.2f}",
+                     f"{selecting['select_seconds'].mean():.4f}" if not selecting.empty else "–",
+                     f"{(by['stop_reason'] == 'loss_ratio').mean():.0%}"])
+    return markdown_table(["strategy", "fit s/round", "select s/round", "fits ended by the loss rule"], rows)

@@ -1,0 +1,40 @@
+"""Query strategies, one module per family, selectable by name."""
+
+from __future__ import annotations
+
+from anchoral.errors import ValidationError, unknown_name
+from anchoral.strategies.base import RoundState, Selection, Strategy
+from anchoral.strategies.random import RandomSampling
+from anchoral.strategies.uncertainty import EntropySampling, LeastConfidence, MarginSampling
+
+STRATEGIES: dict[str, type[Strategy]] = {
+    cls.name: cls for cls in (RandomSampling, LeastConfidence, EntropySampling, MarginSampling)
+}
+
+
+def available_strategies() -> list[str]:
+    return sorted(STRATEGIES)
+
+
+def make_strategy(name: str, **params) -> Strategy:
+    """Build the strategy registered as ``name`` with constructor ``params``."""
+    if name not in STRATEGIES:
+        raise unknown_name("strategy", name, STRATEGIES)
+    try:
+        return STRATEGIES[name](**params)
+    except TypeError as exc:
+        raise ValidationError(f"invalid parameters for strategy {name!r}: {exc}") from exc
+
+
+__all__ = [
+    "STRATEGIES",
+    "EntropySampling",
+    "LeastConfidence",
+    "MarginSampling",
+    "RandomSampling",
+    "RoundState",
+    "Selection",
+    "Strategy",
+    "available_strategies",
+    "make_strategy",
+]
