@@ -9,7 +9,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from anchoral.errors import AnchoralError
+from anchoral.errors import AnchoralError, ValidationError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Active learning with pretrained models that stops them learning shortcuts.")
@@ -31,7 +31,25 @@ def _fraction_or_count(value: str, name: str) -> int | float:
     try:
         return float(value)
     except ValueError:
-        raise typer.BadParameter(f"{name} must be a count (e.g. 500) or a fraction of the pool (e.g. 0.1); got {value!r}")
+        raise ValidationError(f"{name} must be a count (e.g. 500) or a fraction of the pool (e.g. 0.1); got {value!r}")
+
+
+def _parse_params(pairs: list[str]) -> dict:
+    """KEY=VALUE strings -> dict, values read as int, then float, else kept as text."""
+    parsed = {}
+    for pair in pairs:
+        key, separator, raw = pair.partition("=")
+        if not separator or not key.strip():
+            raise ValidationError(f"--param expects KEY=VALUE; got {pair!r}")
+        value: int | float | str = raw.strip()
+        for cast in (int, float):
+            try:
+                value = cast(raw)
+                break
+            except ValueError:
+                continue
+        parsed[key.strip()] = value
+    return parsed
 
 
 @app.command()
@@ -41,6 +59,7 @@ def demo(
     seeds: int = typer.Option(3, min=1, help="Number of seeds (0, 1, ..., seeds-1)."),
     pool_size: Optional[int] = typer.Option(None, help="Pool size (default: the benchmark's)."),
     rho: Optional[float] = typer.Option(None, help="Spurious-correlation strength for shortcut benchmarks."),
+    param: list[str] = typer.Option([], "--param", "-p", help="Other benchmark parameter as KEY=VALUE (repeatable), e.g. -p id_test_size=500."),
     batch_size: int = typer.Option(50, help="Examples acquired per round (b)."),
     budget: str = typer.Option("0.1", help="Final labeled-set size: a count or a fraction of the pool."),
     out: Optional[str] = typer.Option(None, help="Run directory (default: runs/<timestamp>-demo-<benchmark>)."),
@@ -51,6 +70,7 @@ def demo(
     from anchoral.loop import LoopConfig
 
     benchmark_params = {k: v for k, v in {"pool_size": pool_size, "rho": rho}.items() if v is not None}
+    benchmark_params.update(_parse_params(param))
     config = DemoConfig(
         benchmark=benchmark,
         benchmark_params=benchmark_params,

@@ -48,7 +48,7 @@ def resolve_size(value: int | float, pool_size: int, name: str) -> int:
     if isinstance(value, (int, np.integer)):
         count = int(value)
     elif isinstance(value, float) and 0 < value <= 1:
-        count = int(round(value * pool_size))
+        count = max(1, int(round(value * pool_size)))  # a positive fraction is at least one example
     else:
         raise ValidationError(
             f"{name} must be a positive integer count or a float fraction in (0, 1] of the pool; got {value!r}"

@@ -1,0 +1,77 @@
+"""The command line, run as a user runs it (a subprocess of the installed entry point)."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+ANCHORAL = str(Path(sys.executable).with_name("anchoral"))
+
+
+def run(*args, check=False):
+    result = subprocess.run([ANCHORAL, *args], capture_output=True, text=True, env={**os.environ, "COLUMNS": "200"}, timeout=600)
+    if check and result.returncode:
+        raise AssertionError(f"anchoral {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
+    return result
+
+
+def test_unknown_strategy_is_named_with_the_valid_choices():
+    result = run("demo", "--strategies", "random,bogus", "--no-progress")
+    assert result.returncode == 2
+    assert "bogus" in result.stderr and "entropy" in result.stderr and "least-confidence" in result.stderr
+
+
+def test_unknown_benchmark_is_named_with_the_valid_choices():
+    result = run("demo", "--benchmark", "imdb", "--no-progress")
+    assert result.returncode == 2
+    assert "imdb" in result.stderr and "vader-shortcut" in result.stderr
+
+
+def test_unknown_dataset_is_named_with_the_valid_choices():
+    result = run("datasets", "fetch", "sst2")
+    assert result.returncode == 2
+    assert "sst2" in result.stderr and "vader" in result.stderr
+
+
+def test_lists_name_the_registered_things():
+    assert "vader-movie" in run("datasets", "list", check=True).stdout
+    assert "vader-shortcut" in run("benchmarks", check=True).stdout
+    assert "least-confidence" in run("strategies", check=True).stdout
+
+
+def test_a_malformed_benchmark_parameter_is_rejected():
+    result = run("demo", "-p", "pool_size", "--no-progress")
+    assert result.returncode == 2
+    assert "KEY=VALUE" in result.stderr
+
+
+def test_an_unknown_benchmark_parameter_lists_the_valid_ones():
+    result = run("demo", "-p", "poolsize=10", "--no-progress")
+    assert result.returncode == 2
+    assert "poolsize" in result.stderr and "ood_test_per_group" in result.stderr
+
+
+def test_a_budget_larger_than_the_pool_is_rejected():
+    result = run("demo", "--pool-size", "400", "--budget", "5000", "--no-progress")
+    assert result.returncode == 2
+    assert "budget" in result.stderr and "400" in result.stderr
+
+
+@pytest.mark.real_data
+def test_demo_writes_results_report_and_plot(tmp_path):
+    out = tmp_path / "run"
+    # The same benchmark as tests/experiments/test_simulate_real.py, so the session cache serves its features.
+    result = run("demo", "--pool-size", "300", "--rho", "0.9", "-p", "id_test_size=100", "-p", "ood_test_per_group=25",
+                 "--seeds", "2", "--strategies", "random,entropy", "--budget", "0.2", "--out", str(out),
+                 "--no-progress", check=True)
+    assert str(out) in result.stdout.replace("\n", "")
+    results = pd.read_parquet(out / "results.parquet")
+    assert set(results["strategy"]) == {"random", "entropy"}
+    assert set(results["seed"]) == {0, 1}
+    assert results.groupby(["strategy", "seed"])["n_labeled"].max().eq(60).all()
+    report = (out / "report.md").read_text()
+    assert "ID @5%" in report and "OOD @10%" in report and "worst-group @20%" in report
+    assert (out / "learning_curves.png").stat().st_size > 10_000
