@@ -169,3 +169,17 @@ def test_real_vader_shift_pool_is_movie_and_ood_is_reviews_or_tweets():
     assert all(identifier.startswith("movie:") for identifier in [*benchmark.pool.ids, *benchmark.id_test.ids])
     assert not any(identifier.startswith("movie:") for identifier in benchmark.ood_test.ids)
     assert (len(benchmark.pool), len(benchmark.id_test), len(benchmark.ood_test)) == (2000, 1000, 1000)
+
+
+def test_shortcut_benchmark_names_its_minority_groups():
+    rows = [(f"{label}-{attribute}-{i}", f"text {label} {attribute} {i}", label, attribute)
+            for label in (0, 1) for attribute in ("a", "b") for i in range(30)]
+    frame = pd.DataFrame(rows, columns=["id", "text", "label", "site"])
+    benchmark = build_spurious_benchmark(
+        frame, name="toy", attribute_column="site", attribute_codes={"a": 0, "b": 1}, aligned_attribute={0: 0, 1: 1},
+        class_names=("neg", "pos"), attribute_names=("a", "b"), pool_size=20, id_test_size=10,
+        ood_test_per_group=5, seed=0, rho=0.8,
+    )
+    assert [benchmark.group_names[g] for g in benchmark.minority_groups] == ["neg/b", "pos/a"]
+    pool_minority = pd.Series(benchmark.pool.groups).isin(benchmark.minority_groups).mean()
+    assert pool_minority == pytest.approx(0.2)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from anchoral.models.base import STOP_EPOCH_CAP, FitReport
 from anchoral.strategies.base import RoundState
 
 
@@ -26,15 +27,26 @@ class FixedProbabilityModel:
         raise NotImplementedError
 
 
-def state_with_probabilities(probabilities, labeled_indices=(), labeled_labels=None, n_features: int = 3) -> RoundState:
+def two_epoch_report(n_labeled: int) -> FitReport:
+    """A FitReport whose dynamics make every third labeled example forgotten (correct, then wrong)."""
+    second_epoch = np.arange(n_labeled) % 3 != 0
+    correctness = np.stack([np.ones(n_labeled, dtype=bool), second_epoch])
+    return FitReport(epoch_losses=(0.7, 0.5), first_loss=0.7, final_loss=0.5, correctness=correctness,
+                     stop_reason=STOP_EPOCH_CAP, epochs=2, steps=2, seconds=0.0)
+
+
+def state_with_probabilities(probabilities, labeled_indices=(), labeled_labels=None, n_features: int = 3,
+                             features=None) -> RoundState:
     probabilities = np.asarray(probabilities, dtype=np.float64)
     labeled = np.asarray(labeled_indices, dtype=np.int64)
     labels = np.zeros(labeled.size, dtype=np.int64) if labeled_labels is None else np.asarray(labeled_labels)
+    if features is None:
+        features = np.zeros((probabilities.shape[0], n_features), dtype=np.float32)
     return RoundState(
-        features=np.zeros((probabilities.shape[0], n_features), dtype=np.float32),
+        features=np.asarray(features, dtype=np.float32),
         labeled_indices=labeled,
         labeled_labels=labels,
         model=FixedProbabilityModel(probabilities),
-        fit_report=None,
+        fit_report=two_epoch_report(labeled.size),
         n_classes=probabilities.shape[1],
     )

@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 
 from anchoral.errors import ValidationError
+from anchoral.metrics.minority import minority_inference_quality
 from anchoral.models.base import FitReport
 from anchoral.models.mlp import MLPHead
-from anchoral.metrics.minority import minority_inference_quality
 from anchoral.strategies.alvin import (
     ALVIN,
     ALVINInterpolateAll,
@@ -86,8 +86,9 @@ def test_every_anchor_lies_on_its_pairs_segment_at_its_own_lambda():
     np.testing.assert_allclose(anchors - minority[:, None], lam[..., None] * (majority - minority)[:, None], atol=1e-12)
     to_minority = np.linalg.norm(anchors - minority[:, None], axis=2)
     to_majority = np.linalg.norm(anchors - majority[:, None], axis=2)
-    np.testing.assert_allclose(to_minority + to_majority, np.linalg.norm(majority - minority, axis=1)[:, None] + 0 * lam)
-    np.testing.assert_allclose(to_minority, lam * np.linalg.norm(majority - minority, axis=1)[:, None])
+    segment_length = np.linalg.norm(majority - minority, axis=1)[:, None]
+    np.testing.assert_allclose(to_minority + to_majority, np.broadcast_to(segment_length, lam.shape))
+    np.testing.assert_allclose(to_minority, lam * segment_length)
 
 
 @pytest.mark.parametrize("lam, message", [(np.array([1.5]), r"\[0, 1\]"), (np.zeros((2, 3)), "lam must have shape")])

@@ -23,7 +23,8 @@ def test_every_strategy_returns_distinct_unlabeled_indices(name):
     rng = np.random.default_rng(0)
     positive = rng.random(40)
     labeled = np.arange(0, 40, 3)
-    state = state_with_probabilities(np.stack([1 - positive, positive], axis=1), labeled, labeled % 2)
+    features = rng.normal(size=(40, 5))  # distinct points, so geometry-based strategies have something to do
+    state = state_with_probabilities(np.stack([1 - positive, positive], axis=1), labeled, labeled % 2, features=features)
     selection = make_strategy(name).select(state, 20, rng)
     assert len(selection.indices) == 20
     assert len(set(selection.indices.tolist())) == 20

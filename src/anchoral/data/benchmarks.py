@@ -59,6 +59,8 @@ class Benchmark:
     class_names: tuple[str, ...]
     group_names: tuple[str, ...]
     params: dict
+    minority_groups: tuple[int, ...] = ()
+    """Group ids whose attribute disagrees with the label (empty when the benchmark has no shortcut)."""
 
 
 def group_id(label, attribute_code):
@@ -153,6 +155,7 @@ def build_spurious_benchmark(
             "attribute_codes": dict(attribute_codes),
             "aligned_attribute": dict(enumerate(aligned)),
         },
+        minority_groups=tuple(sorted(minority_groups)),
     )
 
 

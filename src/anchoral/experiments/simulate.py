@@ -10,6 +10,7 @@ import numpy as np
 from anchoral.experiments.encoded import EncodedBenchmark
 from anchoral.loop import ActiveLearningLoop, LoopConfig, SimulatedOracle, stratified_seed_set
 from anchoral.metrics import accuracy, group_accuracies, upsampling_ratios
+from anchoral.metrics.minority import minority_inference_quality
 from anchoral.models.mlp import MLPHead
 from anchoral.strategies import make_strategy
 
@@ -85,7 +86,10 @@ def simulate(encoded: EncodedBenchmark, spec: RunSpec, *, on_round=None) -> list
     records = loop.run(encoded.pool_features, SimulatedOracle(pool_labels), np.random.default_rng([spec.seed, 1]),
                        seed_indices=seed_indices, evaluate=evaluator, on_round=on_round)
     rows = []
+    labeled = seed_indices
     for record in records:
+        inference = _minority_inference(benchmark, record.diagnostics, labeled)
+        labeled = np.concatenate([labeled, record.selected])
         rows.append({
             "benchmark": benchmark.name,
             "strategy": spec.strategy,
@@ -95,6 +99,7 @@ def simulate(encoded: EncodedBenchmark, spec: RunSpec, *, on_round=None) -> list
             "n_labeled": record.n_labeled,
             "fraction_labeled": record.n_labeled / pool_size,
             **record.metrics,
+            **inference,
             "fit_seconds": record.fit_seconds,
             "select_seconds": record.select_seconds,
             "stop_reason": record.fit.stop_reason,
@@ -106,3 +111,14 @@ def simulate(encoded: EncodedBenchmark, spec: RunSpec, *, on_round=None) -> list
             "loop_config": json.dumps(asdict(spec.loop), sort_keys=True),
         })
     return rows
+
+
+def _minority_inference(benchmark, diagnostics: dict, labeled: np.ndarray) -> dict:
+    """ALVIN Table 4: recall and precision of the strategy's inferred minority against
+    the benchmark's true minority groups (the strategy itself never saw the groups)."""
+    if "minority_indices" not in diagnostics or not benchmark.minority_groups:
+        return {}
+    truly_minority = np.isin(benchmark.pool.groups[labeled], benchmark.minority_groups)
+    quality = minority_inference_quality(diagnostics["minority_indices"], labeled, truly_minority)
+    return {"minority_recall": quality["recall"], "minority_precision": quality["precision"],
+            "n_true_minority_labeled": quality["n_true_minority"], "n_inferred_minority": quality["n_inferred"]}

@@ -3,12 +3,24 @@
 from __future__ import annotations
 
 from anchoral.errors import ValidationError, unknown_name
+from anchoral.strategies.alvin import ALVIN, ALVINInterpolateAll, ALVINKMeans, ALVINRandomPairs, ALVINUniform
 from anchoral.strategies.base import RoundState, Selection, Strategy
 from anchoral.strategies.random import RandomSampling
 from anchoral.strategies.uncertainty import EntropySampling, LeastConfidence, MarginSampling
 
 STRATEGIES: dict[str, type[Strategy]] = {
-    cls.name: cls for cls in (RandomSampling, LeastConfidence, EntropySampling, MarginSampling)
+    cls.name: cls
+    for cls in (
+        RandomSampling,
+        LeastConfidence,
+        EntropySampling,
+        MarginSampling,
+        ALVIN,
+        ALVINRandomPairs,
+        ALVINInterpolateAll,
+        ALVINUniform,
+        ALVINKMeans,
+    )
 }
 
 
@@ -27,6 +39,11 @@ def make_strategy(name: str, **params) -> Strategy:
 
 
 __all__ = [
+    "ALVIN",
+    "ALVINInterpolateAll",
+    "ALVINKMeans",
+    "ALVINRandomPairs",
+    "ALVINUniform",
     "STRATEGIES",
     "EntropySampling",
     "LeastConfidence",

@@ -248,7 +248,8 @@ class ALVIN(Strategy):
     are class ids as strings, so they survive a JSON round trip), the number of pairs,
     anchors and candidates, the two phase timings of ALVIN Table 6 (anchor creation:
     minority inference, pairing, interpolation; example selection: neighbour search
-    and ranking) and the parameters.
+    and ranking; when the state's caches are cold, embedding the pool counts towards
+    anchor creation and predicting it towards example selection) and the parameters.
     """
 
     name: ClassVar[str] = "alvin"
