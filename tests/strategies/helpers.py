@@ -24,7 +24,12 @@ class FixedProbabilityModel:
         return np.asarray(features)
 
     def proba_from_embedding(self, embeddings):
-        raise NotImplementedError
+        """A fixed softmax-linear f_cls, so strategies that mix representations (ALFA-Mix) can run."""
+        weights = np.random.default_rng(0).normal(size=(np.shape(embeddings)[1], self.n_classes))
+        logits = np.asarray(embeddings, dtype=np.float64) @ weights
+        logits -= logits.max(axis=1, keepdims=True)
+        exp = np.exp(logits)
+        return exp / exp.sum(axis=1, keepdims=True)
 
 
 def two_epoch_report(n_labeled: int) -> FitReport:

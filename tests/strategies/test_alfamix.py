@@ -1,3 +1,4 @@
+import dataclasses
 import json
 
 import numpy as np
@@ -15,6 +16,7 @@ from anchoral.strategies.alfamix import (
 )
 from anchoral.strategies.base import RoundState
 from tests.conftest import make_blobs
+from tests.strategies.helpers import FixedProbabilityModel, state_with_probabilities
 
 
 class NumpySoftmaxModel:
@@ -44,7 +46,8 @@ def blobs_model():
     mean_0, mean_1 = features[labels == 0].mean(axis=0), features[labels == 1].mean(axis=0)
     line = (mean_0 + np.linspace(0, 1, 401)[:, None] * (mean_1 - mean_0)).astype(np.float32)
     boundary_position = int(np.abs(model.predict_proba(line)[:, 1] - 0.5).argmin())
-    far = np.stack([mean_0 + s * (mean_0 - mean_1) for s in (1.5, 2, 2.5, 3)] + [mean_1 + s * (mean_1 - mean_0) for s in (1.5, 2, 2.5, 3)])
+    shifts = (1.5, 2, 2.5, 3)
+    far = np.stack([mean_0 + s * (mean_0 - mean_1) for s in shifts] + [mean_1 + s * (mean_1 - mean_0) for s in shifts])
     return {
         "features": features,
         "labels": labels,
@@ -156,8 +159,22 @@ def test_never_returns_duplicates_when_candidates_are_scarce(blobs_model):
 
 
 def test_needs_at_least_one_labeled_example(blobs_model):
-    state = RoundState(blobs_model["features"], np.array([], dtype=np.int64), np.array([], dtype=np.int64), blobs_model["model"], None, 2)
+    nothing = np.array([], dtype=np.int64)
+    state = RoundState(blobs_model["features"], nothing, nothing, blobs_model["model"], None, 2)
     with pytest.raises(ValidationError, match="at least one labeled"):
+        AlfaMix().select(state, 1, np.random.default_rng(0))
+
+
+class ModelWithoutFcls(FixedProbabilityModel):
+    def proba_from_embedding(self, embeddings):
+        raise NotImplementedError
+
+
+def test_a_model_without_f_cls_gets_an_error_that_says_so():
+    state = state_with_probabilities([[0.4, 0.6], [0.7, 0.3], [0.5, 0.5]], labeled_indices=[0], labeled_labels=[1],
+                                     features=[[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
+    state = dataclasses.replace(state, model=ModelWithoutFcls(state.model.probabilities))
+    with pytest.raises(ValidationError, match="proba_from_embedding"):
         AlfaMix().select(state, 1, np.random.default_rng(0))
 
 
@@ -174,3 +191,10 @@ def test_same_seed_gives_the_same_selection_and_never_a_labeled_index():
     assert not set(first.indices.tolist()) & set(labeled.tolist())
     assert json.loads(json.dumps(first.diagnostics)) == first.diagnostics
     assert first.diagnostics["gradient"] == "autograd"
+
+
+@pytest.mark.parametrize("params, message", [({"eps_step": 0}, "eps_step"), ({"eps_step": 1.5}, "eps_step"),
+                                             ({"n_init": 0}, "n_init"), ({"minibatch_above": -1}, "minibatch_above")])
+def test_rejects_bad_parameters_naming_them(params, message):
+    with pytest.raises(ValidationError, match=message):
+        AlfaMix(**params)

@@ -1,5 +1,7 @@
 import numpy as np
+import pytest
 
+from anchoral.errors import ValidationError
 from anchoral.strategies.base import RoundState
 from anchoral.strategies.bertkm import BertKM, l2_normalise
 from tests.strategies.helpers import FixedProbabilityModel
@@ -95,3 +97,9 @@ def test_same_seed_gives_the_same_selection_and_never_a_labeled_index():
     np.testing.assert_array_equal(first.indices, second.indices)
     assert len(set(first.indices.tolist())) == 12
     assert not set(first.indices.tolist()) & set(labeled.tolist())
+
+
+@pytest.mark.parametrize("params, message", [({"n_init": 0}, "n_init"), ({"minibatch_above": -1}, "minibatch_above")])
+def test_rejects_bad_parameters_naming_them(params, message):
+    with pytest.raises(ValidationError, match=message):
+        BertKM(**params)

@@ -109,3 +109,8 @@ def test_same_seed_gives_the_same_selection_and_never_a_labeled_index(fitted_sta
     np.testing.assert_array_equal(first.indices, second.indices)
     assert len(set(first.indices.tolist())) == 15
     assert not set(first.indices.tolist()) & set(fitted_state.labeled_indices.tolist())
+
+
+def test_rejects_a_non_positive_neighbour_count():
+    with pytest.raises(ValidationError, match="n_neighbours"):
+        ContrastiveActiveLearning(n_neighbours=0)

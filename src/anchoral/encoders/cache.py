@@ -51,11 +51,18 @@ class EmbeddingCache:
         try:
             with os.fdopen(handle, "wb") as file:
                 np.save(file, embeddings)
+            os.chmod(temporary, 0o666 & ~_current_umask())  # mkstemp creates 0600; use the usual mode
             os.replace(temporary, path)
         finally:
             if os.path.exists(temporary):
                 os.unlink(temporary)
         return np.load(path, mmap_mode="r")
+
+
+def _current_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def default_cache() -> EmbeddingCache:

@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 from anchoral.errors import ValidationError, unknown_name
+from anchoral.strategies.alfamix import AlfaMix
 from anchoral.strategies.alvin import ALVIN, ALVINInterpolateAll, ALVINKMeans, ALVINRandomPairs, ALVINUniform
+from anchoral.strategies.badge import Badge
 from anchoral.strategies.base import RoundState, Selection, Strategy
+from anchoral.strategies.bertkm import BertKM
+from anchoral.strategies.cal import ContrastiveActiveLearning
+from anchoral.strategies.coreset import CoreSet
 from anchoral.strategies.random import RandomSampling
 from anchoral.strategies.uncertainty import EntropySampling, LeastConfidence, MarginSampling
 
@@ -20,6 +25,11 @@ STRATEGIES: dict[str, type[Strategy]] = {
         ALVINInterpolateAll,
         ALVINUniform,
         ALVINKMeans,
+        Badge,
+        BertKM,
+        ContrastiveActiveLearning,
+        AlfaMix,
+        CoreSet,
     )
 }
 
@@ -39,6 +49,11 @@ def make_strategy(name: str, **params) -> Strategy:
 
 
 __all__ = [
+    "AlfaMix",
+    "Badge",
+    "BertKM",
+    "ContrastiveActiveLearning",
+    "CoreSet",
     "ALVIN",
     "ALVINInterpolateAll",
     "ALVINKMeans",

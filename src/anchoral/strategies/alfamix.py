@@ -47,7 +47,7 @@ import torch
 from anchoral.errors import ValidationError
 from anchoral.models.mlp import MLPHead
 from anchoral.strategies.base import RoundState, Selection, Strategy
-from anchoral.strategies.bertkm import fit_kmeans, l2_normalise
+from anchoral.strategies.bertkm import check_minibatch_above, fit_kmeans, l2_normalise
 from anchoral.validation import check_positive_int
 
 ALPHA_FLOOR = 1e-8
@@ -187,9 +187,7 @@ class AlfaMix(Strategy):
             raise ValidationError(f"eps_step must be a number in (0, 1]; got {eps_step!r}")
         self.eps_step = float(eps_step)
         self.n_init = check_positive_int(n_init, "n_init")
-        if isinstance(minibatch_above, bool) or not isinstance(minibatch_above, (int, np.integer)) or minibatch_above < 0:
-            raise ValidationError(f"minibatch_above must be a non-negative integer; got {minibatch_above!r}")
-        self.minibatch_above = int(minibatch_above)
+        self.minibatch_above = check_minibatch_above(minibatch_above)
 
     def _select(self, state: RoundState, n: int, rng: np.random.Generator) -> Selection:
         if state.labeled_indices.size == 0:
@@ -200,16 +198,21 @@ class AlfaMix(Strategy):
         anchors, missing = class_anchors(
             state.pool_embeddings[state.labeled_indices], state.labeled_labels, state.n_classes
         )
-        gradients = cross_entropy_gradient(state.model, embeddings, predictions)
-
-        candidates = np.zeros(unlabeled.size, dtype=bool)
-        counts = []
-        for eps in eps_schedule(self.eps_step):
-            for anchor in anchors:
-                candidates |= prediction_flips(state.model, embeddings, predictions, anchor, gradients, eps)
-            counts.append(int(candidates.sum()))
-            if counts[-1] > n:
-                break
+        try:
+            gradients = cross_entropy_gradient(state.model, embeddings, predictions)
+            candidates = np.zeros(unlabeled.size, dtype=bool)
+            counts = []
+            for eps in eps_schedule(self.eps_step):
+                for anchor in anchors:
+                    candidates |= prediction_flips(state.model, embeddings, predictions, anchor, gradients, eps)
+                counts.append(int(candidates.sum()))
+                if counts[-1] > n:
+                    break
+        except NotImplementedError as exc:
+            raise ValidationError(
+                f"ALFA-Mix mixes representations, so the model must implement proba_from_embedding (f_cls); "
+                f"{type(state.model).__name__} does not"
+            ) from exc
 
         candidate_positions = np.flatnonzero(candidates)
         if candidate_positions.size > n:

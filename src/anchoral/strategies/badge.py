@@ -58,7 +58,7 @@ def gradient_embedding_seeding(
 
     chosen_mask = np.zeros(weights.shape[0], dtype=bool)
     positions = np.empty(n, dtype=np.int64)
-    min_distances = squared_norms.copy()
+    min_distances = np.full(weights.shape[0], np.inf)
     uniform_draws = 0
     centre = first
     for step in range(n):

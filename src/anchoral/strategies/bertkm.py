@@ -32,6 +32,12 @@ def l2_normalise(vectors: np.ndarray) -> np.ndarray:
     return vectors / np.where(norms > 0, norms, 1.0)
 
 
+def check_minibatch_above(value) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
+        raise ValidationError(f"minibatch_above must be a non-negative integer; got {value!r}")
+    return int(value)
+
+
 def fit_kmeans(
     vectors: np.ndarray,
     n_clusters: int,
@@ -86,9 +92,7 @@ class BertKM(Strategy):
 
     def __init__(self, n_init: int = 1, minibatch_above: int = 20_000):
         self.n_init = check_positive_int(n_init, "n_init")
-        if isinstance(minibatch_above, bool) or not isinstance(minibatch_above, (int, np.integer)) or minibatch_above < 0:
-            raise ValidationError(f"minibatch_above must be a non-negative integer; got {minibatch_above!r}")
-        self.minibatch_above = int(minibatch_above)
+        self.minibatch_above = check_minibatch_above(minibatch_above)
 
     def _select(self, state: RoundState, n: int, rng: np.random.Generator) -> Selection:
         unlabeled = state.unlabeled_indices
