@@ -68,3 +68,13 @@ def test_unknown_strategy_names_list_the_valid_ones():
 def test_bad_strategy_parameters_name_the_strategy():
     with pytest.raises(ValidationError, match="'entropy'"):
         make_strategy("entropy", temperature=2)
+
+
+def test_the_default_set_leaves_out_ablations_and_starts_with_random():
+    from anchoral.strategies import default_strategies
+
+    names = default_strategies()
+    assert names[0] == "random"
+    assert {"alvin", "entropy", "least-confidence", "badge", "cal", "alfamix", "bert-km", "coreset"} <= set(names)
+    assert not any(STRATEGIES[name].is_ablation for name in names)
+    assert {"alvin-ran", "alvin-int-all", "alvin-uni", "alvin-kmean"} <= set(available_strategies()) - set(names)

@@ -25,20 +25,20 @@ from anchoral.experiments.report import (
 from anchoral.experiments.simulate import RunSpec, simulate
 from anchoral.loop import LoopConfig
 from anchoral.progress import progress_bar
-from anchoral.strategies import STRATEGIES, available_strategies
+from anchoral.strategies import STRATEGIES, available_strategies, default_strategies
 
 
 @dataclass
 class DemoConfig:
     benchmark: str = "vader-shortcut"
     benchmark_params: dict = field(default_factory=dict)
-    strategies: tuple[str, ...] = ()  # empty = every registered strategy
+    strategies: tuple[str, ...] = ()  # empty = every registered strategy except ablation variants
     seeds: tuple[int, ...] = (0, 1, 2)
     loop: LoopConfig = LoopConfig()
     model_params: dict = field(default_factory=dict)
 
     def resolved_strategies(self) -> tuple[str, ...]:
-        names = tuple(self.strategies) or tuple(available_strategies())
+        names = tuple(self.strategies) or tuple(default_strategies())
         unknown = [name for name in names if name not in STRATEGIES]
         if unknown:
             raise ValidationError(f"unknown strategy {unknown[0]!r}; expected one of: {', '.join(available_strategies())}")

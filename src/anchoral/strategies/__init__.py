@@ -38,6 +38,12 @@ def available_strategies() -> list[str]:
     return sorted(STRATEGIES)
 
 
+def default_strategies() -> list[str]:
+    """Every registered strategy except ablation variants, random first (the demo's default set)."""
+    names = [name for name in sorted(STRATEGIES) if not STRATEGIES[name].is_ablation]
+    return ["random"] + [name for name in names if name != "random"]
+
+
 def make_strategy(name: str, **params) -> Strategy:
     """Build the strategy registered as ``name`` with constructor ``params``."""
     if name not in STRATEGIES:
@@ -68,5 +74,6 @@ __all__ = [
     "Selection",
     "Strategy",
     "available_strategies",
+    "default_strategies",
     "make_strategy",
 ]

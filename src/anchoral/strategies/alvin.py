@@ -392,6 +392,7 @@ def _labeled_correctness(state: RoundState) -> np.ndarray:
 class _ALVINAblation(ALVIN):
     """ALVIN with one parameter fixed (ALVIN §5.5); every other parameter is ALVIN's."""
 
+    is_ablation = True
     fixed: ClassVar[dict] = {}
 
     def __init__(self, **params):

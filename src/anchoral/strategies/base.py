@@ -96,6 +96,8 @@ class Strategy(ABC):
     """
 
     name: ClassVar[str] = ""
+    is_ablation: ClassVar[bool] = False
+    """True for a paper's ablation variants: selectable by name, left out of the demo's default set."""
 
     def select(self, state: RoundState, n: int, rng: np.random.Generator) -> Selection:
         if not isinstance(state, RoundState):
