@@ -16,9 +16,12 @@ from anchoral.errors import ValidationError
 from anchoral.experiments.encoded import EncodedBenchmark, encode_benchmark
 from anchoral.experiments.plots import plot_learning_curves
 from anchoral.experiments.report import (
+    METRIC_LABELS,
     checkpoint_summary,
     checkpoint_table,
     checkpoint_table_markdown,
+    minority_inference_markdown,
+    phase_timing_markdown,
     timing_markdown,
     upsampling_markdown,
 )
@@ -106,6 +109,16 @@ def write_report(results: pd.DataFrame, encoded: EncodedBenchmark, config: DemoC
         "",
         timing_markdown(results),
         "",
+    ]
+    phases = phase_timing_markdown(results)
+    if phases:
+        lines += ["## ALVIN selection time by phase (ALVIN Table 6)", "", phases, ""]
+    minority = minority_inference_markdown(results)
+    if minority:
+        lines += ["## Minority inference from training dynamics vs true groups (ALVIN Table 4)", "",
+                  "Recall: share of the truly-minority labeled examples the inference flagged; precision: share of "
+                  "flagged examples that are truly minority.", "", minority, ""]
+    lines += [
         "![learning curves](learning_curves.png)",
         "",
     ]
@@ -128,16 +141,19 @@ def run_demo(config: DemoConfig, *, out_dir: str | Path | None = None, progress:
     summary = write_report(results, encoded, config, run_dir, time.perf_counter() - started)
     (run_dir / "config.json").write_text(json.dumps(asdict(config), indent=2, default=str))
     if console is not None:
-        console.print(_rich_table(summary, f"{benchmark.name}: accuracy (%) at fractions of the pool labeled, "
-                                           f"mean ± std over {len(config.seeds)} seeds"))
+        console.print(f"\n[bold]{benchmark.name}[/bold]: accuracy (%) at fractions of the pool labeled, "
+                      f"mean ± std over {len(config.seeds)} seeds")
+        for metric, label in METRIC_LABELS.items():
+            console.print(_rich_table(summary, metric, f"{label} accuracy"))
     return run_dir
 
 
-def _rich_table(summary: pd.DataFrame, title: str):
+def _rich_table(summary: pd.DataFrame, metric: str, title: str):
+    """One metric, a row per strategy and a column per labeled fraction (narrow enough for a terminal)."""
     from rich.table import Table
 
-    header, rows = checkpoint_table(summary)
-    table = Table(*header, title=title)
+    header, rows = checkpoint_table(summary, metrics=(metric,))
+    table = Table(*header, title=title, title_justify="left")
     for row in rows:
         table.add_row(*row)
     return table

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 
@@ -88,3 +90,37 @@ def timing_markdown(results: pd.DataFrame) -> str:
                      f"{selecting['select_seconds'].mean():.4f}" if not selecting.empty else "–",
                      f"{(by['stop_reason'] == 'loss_ratio').mean():.0%}"])
     return markdown_table(["strategy", "fit s/round", "select s/round", "fits ended by the loss rule"], rows)
+
+
+def minority_inference_markdown(results: pd.DataFrame) -> str:
+    """ALVIN Table 4: recall and precision of the inferred minority per round, mean over seeds."""
+    if "minority_recall" not in results.columns:
+        return ""
+    rows = []
+    inferred = results.dropna(subset=["minority_recall", "minority_precision"], how="all")
+    for (strategy, n_labeled), by in inferred.groupby(["strategy", "n_labeled"], sort=True):
+        rows.append([strategy, str(n_labeled), f"{by['minority_recall'].mean():.2f}",
+                     f"{by['minority_precision'].mean():.2f}", f"{by['n_true_minority_labeled'].mean():.1f}",
+                     f"{by['n_inferred_minority'].mean():.1f}"])
+    if not rows:
+        return ""
+    return markdown_table(["strategy", "labeled", "minority recall", "precision", "true minority labeled",
+                           "inferred minority"], rows)
+
+
+def phase_timing_markdown(results: pd.DataFrame) -> str:
+    """ALVIN Table 6's split: mean seconds per selection in anchor creation and example selection."""
+    rows = []
+    for strategy, by in results.groupby("strategy", sort=False):
+        phases = [json.loads(text) for text in by["diagnostics"] if text and text != "{}"]
+        phases = [d for d in phases if "seconds_anchor_creation" in d]
+        if phases:
+            creation = np.mean([d["seconds_anchor_creation"] for d in phases])
+            selection = np.mean([d["seconds_example_selection"] for d in phases])
+            anchors = np.mean([d["n_anchors"] for d in phases])
+            fallbacks = sum(bool(d["fallbacks"]) for d in phases)
+            rows.append([strategy, f"{creation:.4f}", f"{selection:.4f}", f"{anchors:.0f}",
+                         f"{fallbacks}/{len(phases)}"])
+    if not rows:
+        return ""
+    return markdown_table(["strategy", "anchor creation s", "example selection s", "anchors", "selections with a fallback"], rows)
