@@ -6,6 +6,10 @@ VENV := .venv
 STAMP := $(VENV)/.installed
 BIN := $(VENV)/bin
 
+# The web app's end-to-end tests drive Debian's Chromium (no browser download).
+CHROMIUM := /usr/bin/chromium
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
 .PHONY: setup demo test clean
 
 $(STAMP): pyproject.toml
@@ -19,7 +23,11 @@ setup: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/anchoral demo
 
-test: $(STAMP)
+$(CHROMIUM):
+	$(SUDO) apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium chromium-driver
+
+test: $(STAMP) $(CHROMIUM)
 	$(BIN)/python -m pytest
 
 clean:

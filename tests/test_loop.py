@@ -138,3 +138,57 @@ def test_seed_indices_outside_the_pool_are_rejected():
     loop = ActiveLearningLoop(RandomSampling(), MLPHead(2), LoopConfig(batch_size=5, budget=20, seed_size=4))
     with pytest.raises(ValidationError, match="must lie in"):
         loop.run(features, SimulatedOracle(labels), np.random.default_rng(0), seed_indices=[0, 1, 2, 999])
+
+
+class CharacterCountModel:
+    """A model that consumes raw texts (like a fine-tuned transformer does): it turns each
+    text into letter counts and trains an MLP head on them."""
+
+    input_kind = "texts"
+
+    def __init__(self):
+        self.head = MLPHead(2, max_epochs=30)
+        self.n_classes = 2
+        self.seen_types = set()
+
+    @staticmethod
+    def _featurise(texts):
+        return np.array([[text.count(c) for c in "abcdefghijklmnopqrstuvwxyz"] for text in texts], dtype=np.float32)
+
+    def fit(self, texts, labels):
+        self.seen_types.add(type(texts))
+        return self.head.fit(self._featurise(texts), labels)
+
+    def predict_proba(self, texts):
+        self.seen_types.add(type(texts))
+        return self.head.predict_proba(self._featurise(texts))
+
+    def embed(self, texts):
+        return self.head.embed(self._featurise(texts))
+
+    def proba_from_embedding(self, embeddings):
+        return self.head.proba_from_embedding(embeddings)
+
+
+def test_a_model_that_consumes_texts_gets_texts_while_strategies_keep_the_features():
+    rng = np.random.default_rng(0)
+    texts = ["aaaa b" if i % 2 else "zzzz y" for i in range(60)]
+    labels = np.arange(60) % 2
+    features = rng.normal(size=(60, 4)).astype(np.float32)
+    model = CharacterCountModel()
+    spy = SpyStrategy()
+    loop = ActiveLearningLoop(spy, model, LoopConfig(batch_size=5, budget=14, seed_size=4, checkpoints=()))
+    records = loop.run(features, SimulatedOracle(labels), rng, seed_indices=[0, 1, 2, 3], inputs=texts)
+    assert [r.n_labeled for r in records] == [4, 9, 14]
+    assert model.seen_types == {list}
+    state = spy.states[0]
+    assert state.features is not None and state.features.shape == (60, 4)
+    assert state.pool_probabilities.shape == (60, 2)
+    np.testing.assert_array_equal(state.pool_probabilities, model.predict_proba(texts))
+
+
+def test_inputs_of_the_wrong_length_are_rejected():
+    features, labels = make_blobs()
+    loop = ActiveLearningLoop(RandomSampling(), MLPHead(2), LoopConfig(batch_size=5, budget=20, seed_size=4))
+    with pytest.raises(ValidationError, match="inputs has 3 entries"):
+        loop.run(features, SimulatedOracle(labels), np.random.default_rng(0), seed_indices=[0, 1, 2, 3], inputs=["a", "b", "c"])

@@ -41,6 +41,13 @@ class SimulatedOracle:
         return self._labels[np.asarray(indices, dtype=np.int64)].copy()
 
 
+def take(inputs, indices: np.ndarray):
+    """Rows ``indices`` of an array, or the items of a sequence (e.g. a list of texts)."""
+    if isinstance(inputs, np.ndarray):
+        return inputs[indices]
+    return [inputs[int(i)] for i in indices]
+
+
 def resolve_size(value: int | float, pool_size: int, name: str) -> int:
     """An absolute count, or a fraction of the pool when ``value`` is a float in (0, 1]."""
     if isinstance(value, bool):
@@ -162,11 +169,20 @@ class ActiveLearningLoop:
         seed_labels=None,
         evaluate: Callable[[Model, np.ndarray], dict] | None = None,
         on_round: Callable[[RoundRecord], None] | None = None,
+        inputs=None,
     ) -> list[RoundRecord]:
         """Run the whole schedule. ``seed_indices`` (with their labels from the oracle unless
-        ``seed_labels`` is given) start the labeled set; every class must appear in it."""
+        ``seed_labels`` is given) start the labeled set; every class must appear in it.
+
+        ``features`` are the pool's frozen pretrained-encoder features; ``inputs`` is what
+        the model consumes (default: the features; a fine-tuned transformer takes texts).
+        """
         features = check_features(features, "features")
         pool_size = features.shape[0]
+        if inputs is None:
+            inputs = features
+        elif len(inputs) != pool_size:
+            raise ValidationError(f"inputs has {len(inputs)} entries; expected {pool_size} (one per pool example)")
         self.plan(pool_size)  # validates budget and batch size before any work
         if seed_indices is None:
             raise ValidationError("seed_indices are required: pass stratified_seed_set(...) or your own labeled seed")
@@ -184,7 +200,7 @@ class ActiveLearningLoop:
         records: list[RoundRecord] = []
         for round_number, size in enumerate(schedule):
             started = time.perf_counter()
-            fit_report = self.model.fit(features[labeled], labels)
+            fit_report = self.model.fit(take(inputs, labeled), labels)
             record = RoundRecord(round=round_number, n_labeled=int(labeled.size), fit=fit_report,
                                  fit_seconds=time.perf_counter() - started)
             if evaluate is not None:
@@ -192,6 +208,7 @@ class ActiveLearningLoop:
             if round_number + 1 < len(schedule):
                 state = RoundState(
                     features=features,
+                    inputs=None if inputs is features else inputs,
                     labeled_indices=labeled.copy(),
                     labeled_labels=labels.copy(),
                     model=self.model,

@@ -11,7 +11,7 @@ from anchoral.experiments.encoded import EncodedBenchmark
 from anchoral.loop import ActiveLearningLoop, LoopConfig, SimulatedOracle, stratified_seed_set
 from anchoral.metrics import accuracy, group_accuracies, upsampling_ratios
 from anchoral.metrics.minority import minority_inference_quality
-from anchoral.models.mlp import MLPHead
+from anchoral.models import make_model
 from anchoral.strategies import make_strategy
 
 
@@ -22,6 +22,7 @@ class RunSpec:
     strategy: str
     seed: int
     loop: LoopConfig = LoopConfig()
+    model: str = "mlp"
     strategy_params: dict = field(default_factory=dict)
     model_params: dict = field(default_factory=dict)
 
@@ -33,15 +34,20 @@ class BenchmarkEvaluator:
     (label x attribute) groups (Sagawa et al. 2020's metric on a group-balanced set).
     """
 
-    def __init__(self, encoded: EncodedBenchmark, n_seed: int):
+    def __init__(self, encoded: EncodedBenchmark, n_seed: int, input_kind: str = "features"):
         self.encoded = encoded
         self.n_seed = n_seed
+        benchmark = encoded.benchmark
+        if input_kind == "texts":
+            self.id_inputs, self.ood_inputs = benchmark.id_test.texts, benchmark.ood_test.texts
+        else:
+            self.id_inputs, self.ood_inputs = encoded.id_features, encoded.ood_features
 
     def __call__(self, model, labeled_indices: np.ndarray) -> dict:
         benchmark = self.encoded.benchmark
         n_groups = self.encoded.n_groups
-        id_predictions = model.predict_proba(self.encoded.id_features).argmax(axis=1)
-        ood_predictions = model.predict_proba(self.encoded.ood_features).argmax(axis=1)
+        id_predictions = model.predict_proba(self.id_inputs).argmax(axis=1)
+        ood_predictions = model.predict_proba(self.ood_inputs).argmax(axis=1)
         ood_groups = group_accuracies(benchmark.ood_test.labels, ood_predictions, benchmark.ood_test.groups, n_groups)
         id_groups = group_accuracies(benchmark.id_test.labels, id_predictions, benchmark.id_test.groups, n_groups)
         acquired = labeled_indices[self.n_seed :]
@@ -75,16 +81,18 @@ def simulate(encoded: EncodedBenchmark, spec: RunSpec, *, on_round=None) -> list
     """
     benchmark = encoded.benchmark
     pool_labels = benchmark.pool.labels
-    model = MLPHead(encoded.n_classes, seed=spec.seed, **spec.model_params)
+    model = make_model(spec.model, encoded.n_classes, seed=spec.seed, **spec.model_params)
+    input_kind = getattr(model, "input_kind", "features")
     strategy = make_strategy(spec.strategy, **spec.strategy_params)
     loop = ActiveLearningLoop(strategy, model, spec.loop)
     pool_size = len(benchmark.pool)
     loop.plan(pool_size)
     seed_indices = stratified_seed_set(pool_labels, loop.seed_size(pool_size), encoded.n_classes,
                                        np.random.default_rng(spec.seed), min_per_class=spec.loop.min_seed_per_class)
-    evaluator = BenchmarkEvaluator(encoded, n_seed=seed_indices.size)
+    evaluator = BenchmarkEvaluator(encoded, n_seed=seed_indices.size, input_kind=input_kind)
     records = loop.run(encoded.pool_features, SimulatedOracle(pool_labels), np.random.default_rng([spec.seed, 1]),
-                       seed_indices=seed_indices, evaluate=evaluator, on_round=on_round)
+                       seed_indices=seed_indices, evaluate=evaluator, on_round=on_round,
+                       inputs=list(benchmark.pool.texts) if input_kind == "texts" else None)
     rows = []
     labeled = seed_indices
     for record in records:
@@ -93,6 +101,7 @@ def simulate(encoded: EncodedBenchmark, spec: RunSpec, *, on_round=None) -> list
         rows.append({
             "benchmark": benchmark.name,
             "strategy": spec.strategy,
+            "model": spec.model,
             "strategy_params": json.dumps(spec.strategy_params, sort_keys=True),
             "seed": spec.seed,
             "round": record.round,

@@ -1,6 +1,26 @@
-"""Trainable classifiers exposing fit / predict_proba / embed / proba_from_embedding."""
+"""Trainable classifiers exposing fit / predict_proba / embed / proba_from_embedding.
 
+Models are registered by name; ``input_kind`` says what a model consumes for each
+example: ``"features"`` (frozen pretrained-encoder features) or ``"texts"``.
+"""
+
+from __future__ import annotations
+
+from anchoral.errors import ValidationError, unknown_name
 from anchoral.models.base import STOP_EPOCH_CAP, STOP_LOSS_RATIO, FitReport, Model
 from anchoral.models.mlp import MLPHead
 
-__all__ = ["FitReport", "MLPHead", "Model", "STOP_EPOCH_CAP", "STOP_LOSS_RATIO"]
+MODELS: dict[str, type] = {"mlp": MLPHead}
+
+
+def make_model(name: str, n_classes: int, *, seed: int = 0, **params):
+    """Build the model registered as ``name`` for ``n_classes`` classes."""
+    if name not in MODELS:
+        raise unknown_name("model", name, MODELS)
+    try:
+        return MODELS[name](n_classes, seed=seed, **params)
+    except TypeError as exc:
+        raise ValidationError(f"invalid parameters for model {name!r}: {exc}") from exc
+
+
+__all__ = ["FitReport", "MLPHead", "MODELS", "Model", "STOP_EPOCH_CAP", "STOP_LOSS_RATIO", "make_model"]

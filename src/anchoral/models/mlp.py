@@ -49,6 +49,8 @@ class MLPHead:
         Fixes the initial weights (reused by every fit) and the minibatch order.
     """
 
+    input_kind = "features"
+
     def __init__(
         self,
         n_classes: int,

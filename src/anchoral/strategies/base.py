@@ -11,7 +11,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -32,6 +32,8 @@ class RoundState:
     fit_report : that fit's FitReport (loss curve and per-epoch correctness, rows
         aligned with ``labeled_indices``).
     n_classes : number of classes.
+    inputs : what the model consumes for each pool example when that is not
+        ``features`` (e.g. the texts, for a fine-tuned transformer); ``None`` = features.
     """
 
     features: np.ndarray
@@ -40,6 +42,7 @@ class RoundState:
     model: Model
     fit_report: FitReport | None
     n_classes: int
+    inputs: Any = None
 
     def __post_init__(self):
         if self.labeled_indices.shape != self.labeled_labels.shape:
@@ -62,15 +65,20 @@ class RoundState:
     def unlabeled_indices(self) -> np.ndarray:
         return np.flatnonzero(self.unlabeled_mask)
 
+    @property
+    def model_inputs(self):
+        """What the model consumes for the pool: ``inputs`` if given, else ``features``."""
+        return self.features if self.inputs is None else self.inputs
+
     @cached_property
     def pool_probabilities(self) -> np.ndarray:
         """The fitted model's class probabilities for every pool example (computed once)."""
-        return self.model.predict_proba(self.features)
+        return self.model.predict_proba(self.model_inputs)
 
     @cached_property
     def pool_embeddings(self) -> np.ndarray:
         """The fitted model's representation f_enc of every pool example (computed once)."""
-        return self.model.embed(self.features)
+        return self.model.embed(self.model_inputs)
 
 
 @dataclass(frozen=True)
