@@ -11,7 +11,7 @@ from anchoral.loop import (
     stratified_seed_set,
 )
 from anchoral.models import MLPHead
-from anchoral.strategies import EntropySampling, RandomSampling, Selection, Strategy
+from anchoral.strategies import EntropySampling, RandomSampling, Strategy
 from tests.conftest import make_blobs
 
 

@@ -55,3 +55,18 @@ def state_with_probabilities(probabilities, labeled_indices=(), labeled_labels=N
         fit_report=two_epoch_report(labeled.size),
         n_classes=probabilities.shape[1],
     )
+
+
+def state_on_features(features, labeled_indices=(), model_class=FixedProbabilityModel) -> RoundState:
+    """A RoundState over ``features`` whose model embeds by the identity and predicts 50/50;
+    labeled examples are all class 0 and there is no FitReport."""
+    features = np.asarray(features, dtype=np.float32).reshape(len(features), -1)
+    labeled = np.asarray(labeled_indices, dtype=np.int64)
+    return RoundState(
+        features=features,
+        labeled_indices=labeled,
+        labeled_labels=np.zeros(labeled.size, dtype=np.int64),
+        model=model_class(np.full((len(features), 2), 0.5)),
+        fit_report=None,
+        n_classes=2,
+    )

@@ -2,9 +2,8 @@ import numpy as np
 import pytest
 
 from anchoral.errors import ValidationError
-from anchoral.strategies.base import RoundState
 from anchoral.strategies.bertkm import BertKM, l2_normalise
-from tests.strategies.helpers import FixedProbabilityModel
+from tests.strategies.helpers import FixedProbabilityModel, state_on_features
 
 
 class ScrambledEmbeddingModel(FixedProbabilityModel):
@@ -12,19 +11,6 @@ class ScrambledEmbeddingModel(FixedProbabilityModel):
 
     def embed(self, features):
         return np.eye(3, dtype=np.float32)[np.arange(len(features)) % 3]
-
-
-def state_on_features(features, labeled_indices=(), model_class=FixedProbabilityModel):
-    features = np.asarray(features, dtype=np.float32)
-    labeled = np.asarray(labeled_indices, dtype=np.int64)
-    return RoundState(
-        features=features,
-        labeled_indices=labeled,
-        labeled_labels=np.zeros(labeled.size, dtype=np.int64),
-        model=model_class(np.full((len(features), 2), 0.5)),
-        fit_report=None,
-        n_classes=2,
-    )
 
 
 def directional_clusters(n_per_cluster=12, seed=0):

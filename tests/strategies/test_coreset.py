@@ -5,21 +5,7 @@ from anchoral.models import MLPHead
 from anchoral.strategies.base import RoundState
 from anchoral.strategies.coreset import CoreSet
 from tests.conftest import make_blobs
-from tests.strategies.helpers import FixedProbabilityModel
-
-
-def state_on_points(points, labeled_indices):
-    """A RoundState whose model representation is the given points (FixedProbabilityModel.embed is the identity)."""
-    points = np.asarray(points, dtype=np.float32).reshape(len(points), -1)
-    labeled = np.asarray(labeled_indices, dtype=np.int64)
-    return RoundState(
-        features=points,
-        labeled_indices=labeled,
-        labeled_labels=np.zeros(labeled.size, dtype=np.int64),
-        model=FixedProbabilityModel(np.full((len(points), 2), 0.5)),
-        fit_report=None,
-        n_classes=2,
-    )
+from tests.strategies.helpers import state_on_features
 
 
 @pytest.fixture(scope="module")
@@ -32,7 +18,7 @@ def fitted_state():
 
 
 def test_picks_the_farthest_point_from_labeled_and_already_picked_on_a_line():
-    state = state_on_points([0, 1, 2, 10, 11, 20], labeled_indices=[0])
+    state = state_on_features([0, 1, 2, 10, 11, 20], labeled_indices=[0])
     selection = CoreSet().select(state, 3, np.random.default_rng(0))
     # 20 is farthest from 0; then 10 (10 from 0 and from 20) beats 11 (9 from 20); then 2.
     assert selection.indices.tolist() == [5, 3, 2]
@@ -42,13 +28,13 @@ def test_picks_the_farthest_point_from_labeled_and_already_picked_on_a_line():
 
 
 def test_ties_are_broken_at_random_not_by_index_order():
-    state = state_on_points([-1, 0, 1], labeled_indices=[1])
+    state = state_on_features([-1, 0, 1], labeled_indices=[1])
     firsts = {int(CoreSet().select(state, 1, np.random.default_rng(seed)).indices[0]) for seed in range(20)}
     assert firsts == {0, 2}
 
 
 def test_without_labeled_examples_the_first_pick_is_random_then_the_farthest():
-    state = state_on_points([0, 1, 5], labeled_indices=[])
+    state = state_on_features([0, 1, 5], labeled_indices=[])
     picks = [CoreSet().select(state, 2, np.random.default_rng(seed)).indices.tolist() for seed in range(20)]
     assert {first for first, _ in picks} == {0, 1, 2}
     farthest_from = {0: 2, 1: 2, 2: 0}
@@ -56,7 +42,7 @@ def test_without_labeled_examples_the_first_pick_is_random_then_the_farthest():
 
 
 def test_points_that_coincide_with_labeled_ones_are_still_picked_without_duplicates():
-    state = state_on_points([3, 3, 3, 3, 3], labeled_indices=[0, 1])
+    state = state_on_features([3, 3, 3, 3, 3], labeled_indices=[0, 1])
     selection = CoreSet().select(state, 3, np.random.default_rng(0))
     assert sorted(selection.indices.tolist()) == [2, 3, 4]
 
