@@ -78,7 +78,10 @@ def numpy_floor(probabilities: np.ndarray, unlabeled: np.ndarray, batch: int) ->
     np.argpartition(scores, scores.size - batch)[scores.size - batch :]
 
 
-def benchmark_size(size: int, batch: int) -> tuple[dict[str, float], dict[str, str]]:
+SKIP_AFTER_SECONDS = 10.0  # a strategy slower than this at one size is not run at the larger sizes
+
+
+def benchmark_size(size: int, batch: int, skip: set[str]) -> tuple[dict[str, float], dict[str, str]]:
     features, labels = synthetic_pool(size)
     labeled = stratified_labeled(labels)
     labeled_labels = noisy_labels(labels[labeled])
@@ -100,6 +103,10 @@ def benchmark_size(size: int, batch: int) -> tuple[dict[str, float], dict[str, s
     }
     errors = {}
     for name in available_strategies() + ["alvin K=30"]:
+        if name in skip:
+            errors[name] = f"skipped: took over {SKIP_AFTER_SECONDS:.0f} s at a smaller pool"
+            print(f"  N={size:,} {name}: {errors[name]}", flush=True)
+            continue
         strategy = make_strategy("alvin", n_anchors_per_pair=30) if name == "alvin K=30" else make_strategy(name)
         try:
             timings[name] = median_seconds(lambda repeat: strategy.select(state, batch, np.random.default_rng(repeat)))
@@ -126,7 +133,7 @@ def print_table(sizes: list[int], results: dict[int, dict[str, float]]) -> None:
         for size in sizes:
             seconds = results[size].get(row)
             if seconds is None:
-                cells.append(f"{'error':>22}")
+                cells.append(f"{'not run (see below)':>22}")
                 continue
             ratio = seconds / results[size]["numpy floor"]
             cells.append(f"{seconds:>9.3f} s ({ratio:>7.0f}x)")
@@ -142,14 +149,15 @@ def main() -> None:
 
     print(f"select speed: d={N_FEATURES}, 2 classes, {N_LABELED} labeled, b={arguments.batch}, "
           f"median of {REPEATS}, {os.cpu_count()} CPUs; ratio = time / numpy floor")
-    results, errors = {}, {}
-    for size in sizes:
-        results[size], errors[size] = benchmark_size(size, arguments.batch)
+    results, errors, too_slow = {}, {}, set()
+    for size in sorted(sizes):
+        results[size], errors[size] = benchmark_size(size, arguments.batch, too_slow)
+        too_slow |= {name for name, seconds in results[size].items() if seconds > SKIP_AFTER_SECONDS}
     print()
     print_table(sizes, results)
     for size in sizes:
         for name, message in errors[size].items():
-            print(f"error at N={size:,} in {name}: {message}")
+            print(f"N={size:,} {name}: {message}")
 
 
 if __name__ == "__main__":
