@@ -126,6 +126,16 @@ def datasets_fetch(name: str = typer.Argument(..., help="Dataset name (see `anch
     console.print(f"{name}: {len(frame)} rows, archive verified at {path}")
 
 
+def _register_subcommands() -> None:
+    """Commands that live next to the code they drive (labeling projects and the web app)."""
+    from anchoral.store.commands import register as register_project_commands
+
+    register_project_commands(app)
+
+
+_register_subcommands()
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point: run the app, turning anchoral's own errors into one clear line and exit code 2."""
     try:

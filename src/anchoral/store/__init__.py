@@ -1,0 +1,25 @@
+"""Durable state of a labeling project: one SQLite file per project directory.
+
+``create.init_project`` checks a data file and creates a project; ``Project``
+reads and writes it (one transaction per state change); ``AnnotationQueue`` hands
+the latest batch to concurrent annotators; ``rounds.run_round`` trains, selects
+and records a round; ``commands`` holds the typer commands. This module imports
+only the light parts, so the command line starts fast.
+"""
+
+from anchoral.store.database import PROJECT_FILE, SCHEMA_VERSION, ProjectError
+from anchoral.store.project import BatchProgress, Item, LabelEvent, Project, RoundInfo
+from anchoral.store.queue import AnnotationQueue, LeaseConflict
+
+__all__ = [
+    "PROJECT_FILE",
+    "SCHEMA_VERSION",
+    "AnnotationQueue",
+    "BatchProgress",
+    "Item",
+    "LabelEvent",
+    "LeaseConflict",
+    "Project",
+    "ProjectError",
+    "RoundInfo",
+]

@@ -1,0 +1,263 @@
+"""The annotation web app: server-rendered pages over one project.
+
+Every request needs the access token: ``?token=`` once (the app then sets an
+HttpOnly, SameSite=Strict cookie and drops it from the address), the cookie, or an
+``Authorization: Bearer`` header; anything else gets 401. Each browser gets a
+session cookie; the session leases the item it is shown (``AnnotationQueue``), so
+two sessions never label the same item at once. A label is committed before the
+response that moves the page on is sent. No endpoint takes a file path: the app
+reads and writes only its project.
+"""
+
+from __future__ import annotations
+
+import hmac
+import re
+import secrets
+from pathlib import Path
+
+from fastapi import FastAPI, Form, Request
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
+from fastapi.templating import Jinja2Templates
+from markupsafe import escape
+
+from anchoral.encoders.base import Encoder
+from anchoral.errors import AnchoralError, ValidationError
+from anchoral.serve.charts import learning_curve_svg
+from anchoral.serve.jobs import BackgroundJob
+from anchoral.store.project import Project
+from anchoral.store.queue import DEFAULT_LEASE_SECONDS, AnnotationQueue, LeaseConflict
+
+TOKEN_COOKIE = "anchoral_token"
+SESSION_COOKIE = "anchoral_session"
+ANNOTATOR_COOKIE = "anchoral_annotator"
+MAX_KEYED_LABELS = 9
+NOTICES = {
+    "conflict": "That item is being labeled in another session; here is another one.",
+    "nothing-to-undo": "Nothing to undo in this session.",
+    "undone": "Label taken back: label this item again.",
+    "busy": "A next batch is already being computed.",
+}
+TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
+
+
+def new_token() -> str:
+    return secrets.token_urlsafe(18)
+
+
+def _clean_annotator(name: str) -> str:
+    return re.sub(r"[^\w.@+-]", "", name.strip())[:64]
+
+
+def create_app(
+    project_dir: str | Path,
+    *,
+    token: str,
+    lease_seconds: float = DEFAULT_LEASE_SECONDS,
+    encoder: Encoder | None = None,
+) -> FastAPI:
+    """The app for the project in ``project_dir``; ``encoder`` defaults to MiniLM (loaded on first use)."""
+    if not token:
+        raise ValidationError("token must be a non-empty string")
+    project_dir = Path(project_dir).resolve()
+    Project.open(project_dir).close()
+    app = FastAPI(title="anchoral annotation", docs_url=None, redoc_url=None, openapi_url=None)
+    state = _AppState(project_dir, token, lease_seconds, encoder)
+    app.state.anchoral = state
+
+    @app.middleware("http")
+    async def require_token(request: Request, call_next):
+        supplied = request.query_params.get("token")
+        header = request.headers.get("authorization", "")
+        bearer = header[7:] if header.lower().startswith("bearer ") else None
+        cookie = request.cookies.get(TOKEN_COOKIE)
+        if not any(state.valid(value) for value in (supplied, bearer, cookie)):
+            return _unauthorized(request)
+        session = request.cookies.get(SESSION_COOKIE) or secrets.token_hex(8)
+        request.state.session = session
+        arrived_with_token = state.valid(supplied)
+        if arrived_with_token and request.method == "GET":  # keep the token out of the address bar and history
+            remaining = request.url.remove_query_params("token").query
+            response = RedirectResponse(request.url.path + (f"?{remaining}" if remaining else ""), status_code=303)
+        else:
+            response = await call_next(request)
+        if arrived_with_token:
+            response.set_cookie(TOKEN_COOKIE, state.token, httponly=True, samesite="strict")
+        if SESSION_COOKIE not in request.cookies:
+            response.set_cookie(SESSION_COOKIE, session, httponly=True, samesite="strict")
+        return response
+
+    @app.exception_handler(AnchoralError)
+    async def refuse(request: Request, exc: AnchoralError):
+        if request.url.path.startswith("/api/"):
+            return JSONResponse({"detail": str(exc)}, status_code=400)
+        return HTMLResponse(f"<!doctype html><title>400</title><p>{escape(str(exc))}</p><p><a href='/label'>Back</a></p>", status_code=400)
+
+    def page(request: Request, name: str, **context) -> HTMLResponse:
+        return TEMPLATES.TemplateResponse(
+            request, name, {"project_name": project_dir.name, "annotator": annotator(request), **context}
+        )
+
+    def annotator(request: Request) -> str:
+        return request.cookies.get(ANNOTATOR_COOKIE) or f"web-{request.state.session[:6]}"
+
+    def back_to_label(notice: str | None = None) -> RedirectResponse:
+        return RedirectResponse("/label" + (f"?notice={notice}" if notice else ""), status_code=303)
+
+    @app.get("/")
+    def index():
+        return RedirectResponse("/label", status_code=303)
+
+    @app.get("/label", response_class=HTMLResponse)
+    def label_page(request: Request, notice: str | None = None):
+        session = request.state.session
+        with state.project() as project:
+            queue = state.queue(project)
+            item = queue.next_item(session)
+            progress = project.batch_progress()
+            context = {
+                "item": item,
+                "history": project.history(item.id) if item else [],
+                "labels": list(enumerate(project.labels)),
+                "max_keys": MAX_KEYED_LABELS,
+                "progress": progress,
+                "held_elsewhere": 0 if item else queue.held_elsewhere(session),
+                "has_rounds": progress.round is not None,
+                "notice": NOTICES.get(notice or ""),
+                "job": state.job.status(),
+            }
+        return page(request, "label.html", **context)
+
+    @app.post("/label")
+    def submit_label(request: Request, item: int = Form(...), label: int = Form(...)):
+        with state.project() as project:
+            try:
+                state.queue(project).label(request.state.session, item, label, annotator(request))
+            except LeaseConflict:
+                return back_to_label("conflict")
+        return back_to_label()
+
+    @app.post("/skip")
+    def skip(request: Request, item: int = Form(...)):
+        with state.project() as project:
+            try:
+                state.queue(project).skip(request.state.session, item)
+            except LeaseConflict:
+                return back_to_label("conflict")
+        return back_to_label()
+
+    @app.post("/undo")
+    def undo(request: Request):
+        with state.project() as project:
+            reopened = state.queue(project).undo(request.state.session, annotator(request))
+        return back_to_label("undone" if reopened else "nothing-to-undo")
+
+    @app.post("/next-batch")
+    def next_batch():
+        started = state.job.start()
+        return RedirectResponse("/working" if started else "/working?notice=busy", status_code=303)
+
+    @app.get("/working", response_class=HTMLResponse)
+    def working(request: Request, notice: str | None = None):
+        return page(request, "working.html", job=state.job.status(), notice=NOTICES.get(notice or ""))
+
+    @app.get("/api/job")
+    def job_status():
+        return state.job.status().as_dict()
+
+    @app.get("/dashboard", response_class=HTMLResponse)
+    def dashboard(request: Request):
+        with state.project() as project:
+            summary = _summary(project)
+            rounds = project.rounds()
+            per_round = project.labeled_per_round()
+            has_heldout = project.heldout() is not None
+        curve = [(r.n_labeled, r.metrics["heldout"]["accuracy"]) for r in rounds if "heldout" in r.metrics]
+        return page(
+            request,
+            "dashboard.html",
+            summary=summary,
+            rounds=list(reversed(rounds)),
+            per_round=per_round,
+            has_heldout=has_heldout,
+            curve=learning_curve_svg(curve),
+            job=state.job.status(),
+        )
+
+    @app.get("/api/status")
+    def api_status():
+        with state.project() as project:
+            return _summary(project)
+
+    @app.post("/annotator")
+    def set_annotator(name: str = Form("")):
+        response = RedirectResponse("/dashboard", status_code=303)
+        cleaned = _clean_annotator(name)
+        if cleaned:
+            response.set_cookie(ANNOTATOR_COOKIE, cleaned, httponly=True, samesite="strict")
+        else:
+            response.delete_cookie(ANNOTATOR_COOKIE)
+        return response
+
+    return app
+
+
+def _summary(project: Project) -> dict:
+    counts = project.label_counts()
+    progress = project.batch_progress()
+    latest = project.latest_round()
+    return {
+        "pool_size": project.pool_size,
+        "labels": list(project.labels),
+        "label_counts": counts,
+        "labeled": sum(counts.values()),
+        "strategy": project.settings["strategy"],
+        "rounds": 0 if latest is None else latest.round,
+        "batch": {"round": progress.round, "labeled": progress.labeled, "total": progress.total},
+        "last_metrics": None if latest is None else latest.metrics,
+    }
+
+
+def _unauthorized(request: Request):
+    if request.url.path.startswith("/api/"):
+        return JSONResponse({"detail": "missing or wrong token"}, status_code=401)
+    return HTMLResponse(
+        "<!doctype html><title>401 Unauthorized</title><h1>401 Unauthorized</h1>"
+        "<p>Open the address printed by <code>anchoral serve</code> (it ends in <code>?token=...</code>).</p>",
+        status_code=401,
+    )
+
+
+class _AppState:
+    """What the routes share: the project location, the token, the encoder and the next-batch job."""
+
+    def __init__(self, project_dir: Path, token: str, lease_seconds: float, encoder: Encoder | None):
+        self.project_dir = project_dir
+        self.token = token
+        self.lease_seconds = lease_seconds
+        self._encoder = encoder
+        self.job = BackgroundJob(self._next_batch)
+
+    def valid(self, supplied: str | None) -> bool:
+        return supplied is not None and hmac.compare_digest(supplied.encode(), self.token.encode())
+
+    def project(self) -> Project:
+        """A connection for one request (SQLite connections are cheap; each request gets its own)."""
+        return Project.open(self.project_dir, check_integrity=False)
+
+    def queue(self, project: Project) -> AnnotationQueue:
+        return AnnotationQueue(project, lease_seconds=self.lease_seconds)
+
+    @property
+    def encoder(self) -> Encoder:
+        if self._encoder is None:
+            from anchoral.encoders import MiniLMEncoder
+
+            self._encoder = MiniLMEncoder()
+        return self._encoder
+
+    def _next_batch(self, report) -> int:
+        from anchoral.store.rounds import run_round
+
+        with self.project() as project:
+            return run_round(project, encoder=self.encoder, progress=report).round

@@ -1,0 +1,294 @@
+"""The labeling-project commands: init, query, import-labels, export, status, serve.
+
+Thin: parse, call ``anchoral.store`` / ``anchoral.serve``, print. Data goes to
+stdout (``export`` without ``--output``); progress bars and notes go to stderr.
+``register(app)`` adds the commands to a typer app.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+)
+from rich.table import Table
+
+from anchoral.errors import ValidationError
+from anchoral.store.database import ProjectError
+from anchoral.store.project import Project
+
+console = Console(soft_wrap=True)
+notes = Console(stderr=True, soft_wrap=True)
+
+PROJECT_ARGUMENT = typer.Argument(..., help="Project directory (made by `anchoral init`).")
+
+
+@contextmanager
+def open_project(path: Path) -> Iterator[Project]:
+    """Open a project for one command; database failures become one clear ProjectError."""
+    project = Project.open(path)
+    try:
+        yield project
+    except sqlite3.IntegrityError:
+        raise
+    except sqlite3.DatabaseError as exc:
+        raise ProjectError(f"{path}: the project database failed: {exc}") from exc
+    finally:
+        project.close()
+
+
+@contextmanager
+def progress_reporter(enabled: bool):
+    """A ``progress(stage, done, total)`` callback drawing one bar per stage on stderr."""
+    if not enabled:
+        yield lambda stage, done, total: None
+        return
+    columns = (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=notes) as bar:
+        tasks: dict[str, int] = {}
+
+        def report(stage: str, done: int, total: int) -> None:
+            if stage == "done":
+                return
+            if stage not in tasks:
+                tasks[stage] = bar.add_task(stage, total=total)
+            bar.update(tasks[stage], completed=done, total=total)
+
+        yield report
+
+
+def _key_values(pairs: list[str]) -> dict:
+    """KEY=VALUE strings as a dict; values read as int, then float, else kept as text."""
+    parsed: dict = {}
+    for pair in pairs:
+        key, separator, raw = pair.partition("=")
+        if not separator or not key.strip():
+            raise ValidationError(f"--param expects KEY=VALUE; got {pair!r}")
+        value: int | float | str = raw.strip()
+        for cast in (int, float):
+            try:
+                value = cast(raw)
+                break
+            except ValueError:
+                continue
+        parsed[key.strip()] = value
+    return parsed
+
+
+def _split_labels(value: str) -> list[str]:
+    return [part.strip() for part in value.split(",")]
+
+
+def _counts(counts: dict[str, int]) -> str:
+    return ", ".join(f"{name}: {count}" for name, count in counts.items())
+
+
+def init(
+    project: Path = typer.Argument(..., help="Directory to create (or an empty one)."),
+    data: Path = typer.Option(..., "--data", help="CSV, TSV, JSONL or Parquet file of texts to label."),
+    text_column: str = typer.Option(..., "--text-column", help="Column holding the text."),
+    labels: str = typer.Option(..., "--labels", help="Comma-separated label set, e.g. positive,negative (keys 1..9 follow this order)."),
+    label_column: str | None = typer.Option(None, "--label-column", help="Column of labels already given (empty cells = unlabeled)."),
+    id_column: str | None = typer.Option(None, "--id-column", help="Column of unique ids (default: the row number, from 1)."),
+    data_format: str | None = typer.Option(None, "--format", help="csv, tsv, jsonl or parquet, when the extension does not say."),
+    heldout: Path | None = typer.Option(None, "--heldout", help="Labeled file (same text column) to measure the model on each round."),
+    heldout_label_column: str | None = typer.Option(None, "--heldout-label-column", help="Label column of --heldout (default: --label-column, else 'label')."),
+    strategy: str = typer.Option("alvin", "--strategy", help="Query strategy of every round (see `anchoral strategies`)."),
+    batch_size: int = typer.Option(50, "--batch-size", help="Items per batch."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the model's initial weights and of the selection."),
+):
+    """Create a labeling project from a table of texts (checked completely before anything is written)."""
+    from anchoral.store.create import DataSpec, init_project
+
+    spec = DataSpec(path=data, text_column=text_column, id_column=id_column, label_column=label_column, format=data_format)
+    created = init_project(
+        project, spec, _split_labels(labels), heldout=heldout, heldout_label_column=heldout_label_column,
+        strategy=strategy, batch_size=batch_size, seed=seed,
+    )
+    with created:
+        counts = created.label_counts()
+        held = created.heldout()
+        console.print(
+            f"Created project [bold]{project}[/bold]: {created.pool_size} items, {sum(counts.values())} labeled "
+            f"({_counts(counts)}); strategy {strategy}, batch size {batch_size}"
+            + (f"; held-out set of {len(held[0])}" if held else "")
+        )
+    console.print(f"Next: [bold]anchoral query {project}[/bold] selects the first batch.")
+
+
+def query(
+    project: Path = PROJECT_ARGUMENT,
+    strategy: str | None = typer.Option(None, "--strategy", help="Strategy for this round (default: the project's)."),
+    n: int | None = typer.Option(None, "--n", help="Batch size for this round (default: the project's)."),
+    param: list[str] = typer.Option([], "--param", "-p", help="Strategy parameter KEY=VALUE (repeatable)."),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show progress bars."),
+):
+    """Train on the current labels, select the next batch and record the round."""
+    from anchoral.store.rounds import run_round
+
+    with open_project(project) as opened, progress_reporter(progress) as report:
+        result = run_round(opened, strategy=strategy, n=n, params=_key_values(param), progress=report)
+    if result.fallback:
+        notes.print(f"[yellow]note:[/yellow] {result.fallback}")
+    trained = result.metrics.get("fit")
+    heldout = result.metrics.get("heldout")
+    console.print(
+        f"Round {result.round}: {result.strategy} selected {len(result.selected_ids)} items in {result.seconds:.1f} s"
+        + (f" (model trained on {result.metrics['n_labeled']} labels)" if trained else "")
+        + (f"; held-out accuracy {heldout['accuracy']:.3f}" if heldout else "")
+    )
+    console.print(
+        f"Label them in the browser ([bold]anchoral serve {project}[/bold]) or in Label Studio "
+        f"([bold]anchoral export {project} --format label-studio -o batch.json[/bold])."
+    )
+
+
+def import_labels(
+    project: Path = PROJECT_ARGUMENT,
+    file: Path = typer.Argument(..., help="CSV/TSV/JSONL/Parquet of id,label (optional annotator column), or a Label Studio JSON export."),
+    file_format: str | None = typer.Option(None, "--format", help="csv, tsv, jsonl, parquet or label-studio (default: from the extension; .json = label-studio)."),
+    annotator: str = typer.Option("import", "--annotator", help="Annotator recorded for rows without an annotator column."),
+    id_column: str = typer.Option("id", "--id-column", help="Id column of a table."),
+    label_column: str = typer.Option("label", "--label-column", help="Label column of a table."),
+):
+    """Import labels (every row is checked first; all are written in one transaction)."""
+    from anchoral.store import labelstudio
+    from anchoral.store.exchange import import_labels as write_labels
+    from anchoral.store.exchange import read_label_table
+
+    is_label_studio = file_format == "label-studio" or (file_format is None and file.suffix.lower() == ".json")
+    if is_label_studio:
+        rows, skipped = labelstudio.read_export(file)
+        source = "label-studio"
+    else:
+        rows, skipped = read_label_table(file, fmt=file_format, id_column=id_column, label_column=label_column), 0
+        source = "import"
+    with open_project(project) as opened:
+        report = write_labels(opened, rows, annotator=annotator, source=source, skipped=skipped)
+        counts = opened.label_counts()
+    console.print(f"Imported {file.name}: {report}. Labels now: {_counts(counts)}")
+
+
+def export(
+    project: Path = PROJECT_ARGUMENT,
+    export_format: str = typer.Option("csv", "--format", help="csv or jsonl (every pool item), or label-studio (a batch as tasks)."),
+    output: Path | None = typer.Option(None, "--output", "-o", help="File to write (default: stdout)."),
+    predictions: bool = typer.Option(False, "--predictions", help="csv/jsonl: add the predictions of a model trained on the current labels."),
+    round_number: int | None = typer.Option(None, "--round", help="label-studio: the round whose batch to export (default: the latest)."),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show progress bars (only when writing to a file)."),
+):
+    """Write the labels (and predictions) of the whole pool, or a batch as Label Studio tasks."""
+    from anchoral.store import exchange, labelstudio
+    from anchoral.store.rounds import pool_probabilities
+
+    if export_format not in (*exchange.EXPORT_FORMATS, "label-studio"):
+        raise ValidationError(f"unknown export format {export_format!r}; expected one of: csv, jsonl, label-studio")
+    with open_project(project) as opened:
+        if export_format == "label-studio":
+            tasks = labelstudio.batch_tasks(opened, round_number)
+            exchange.write_text(json.dumps(tasks, ensure_ascii=False, indent=1) + "\n", output)
+            notes.print(f"{len(tasks)} tasks written. Label Studio labeling config:\n{labelstudio.labeling_config(opened.labels)}")
+            return
+        probabilities = None
+        if predictions:
+            with progress_reporter(progress and output is not None) as report:
+                probabilities = pool_probabilities(opened, progress=report)
+        rows = exchange.export_rows(opened, probabilities)
+    exchange.write_text(exchange.render(rows, export_format), output)
+    if output is not None:
+        notes.print(f"{len(rows)} items written to {output}")
+
+
+def status(
+    project: Path = PROJECT_ARGUMENT,
+    as_json: bool = typer.Option(False, "--json", help="Print machine-readable JSON."),
+):
+    """Counts per label, the rounds so far and the last round's metrics."""
+    with open_project(project) as opened:
+        counts = opened.label_counts()
+        rounds = opened.rounds()
+        batch = opened.batch_progress()
+        per_round = opened.labeled_per_round()
+        summary = {
+            "project": str(opened.directory),
+            "pool_size": opened.pool_size,
+            "labels": list(opened.labels),
+            "label_counts": counts,
+            "labeled": sum(counts.values()),
+            "strategy": opened.settings["strategy"],
+            "batch_size": opened.settings["batch_size"],
+            "rounds": len(rounds),
+            "current_batch": {"round": batch.round, "labeled": batch.labeled, "total": batch.total},
+            "last_metrics": rounds[-1].metrics if rounds else None,
+        }
+    if as_json:
+        console.print_json(json.dumps(summary))
+        return
+    console.print(
+        f"[bold]{summary['project']}[/bold]: {summary['pool_size']} items, {summary['labeled']} labeled; "
+        f"strategy {summary['strategy']}, batch size {summary['batch_size']}"
+    )
+    labels = Table("label", "count")
+    for name, count in counts.items():
+        labels.add_row(name, str(count))
+    console.print(labels)
+    if not rounds:
+        console.print("No rounds yet: `anchoral query` selects the first batch.")
+        return
+    table = Table("round", "trained on", "held-out acc", "batch", "seconds")
+    table.add_column("strategy", no_wrap=True)
+    for info in rounds:
+        heldout = info.metrics.get("heldout")
+        labeled, total = per_round.get(info.round, (0, 0))
+        table.add_row(
+            str(info.round), str(info.n_labeled), f"{heldout['accuracy']:.3f}" if heldout else "-",
+            f"{labeled}/{total}", f"{info.metrics.get('timings', {}).get('total_seconds', 0):.1f}", info.strategy,
+        )
+    console.print(table)
+    console.print(f"Current batch (round {batch.round}): {batch.labeled} of {batch.total} labeled")
+    last = rounds[-1].metrics
+    if last.get("fallback"):
+        console.print(f"Last round: {last['fallback']}")
+
+
+def serve(
+    project: Path = PROJECT_ARGUMENT,
+    host: str = typer.Option("127.0.0.1", "--host", help="Interface to bind (default: this machine only)."),
+    port: int = typer.Option(8765, "--port", help="Port to listen on."),
+    token: str | None = typer.Option(None, "--token", help="Access token (default: a random one, printed)."),
+    lease_minutes: float = typer.Option(10.0, "--lease-minutes", help="How long an item shown to one annotator is reserved for them."),
+):
+    """Serve the annotation web app for the project."""
+    import uvicorn
+
+    from anchoral.serve.app import create_app, new_token
+
+    Project.open(project).close()  # a clear error now rather than on the first request
+    token = token or new_token()
+    app = create_app(project, token=token, lease_seconds=lease_minutes * 60)
+    shown_host = "127.0.0.1" if host in ("0.0.0.0", "::") else host
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        notes.print(f"[yellow]note:[/yellow] listening on {host}: anyone who can reach it and has the token can label")
+    console.print(f"Annotate at [bold]http://{shown_host}:{port}/?token={token}[/bold]  (Ctrl+C stops; every label is already saved)")
+    uvicorn.run(app, host=host, port=port, log_level="warning")
+
+
+def register(app: typer.Typer) -> None:
+    """Add the labeling-project commands to ``app``."""
+    app.command("init")(init)
+    app.command("query")(query)
+    app.command("import-labels")(import_labels)
+    app.command("export")(export)
+    app.command("status")(status)
+    app.command("serve")(serve)

@@ -1,0 +1,187 @@
+"""``anchoral init``: check a data file completely, then write a new project atomically.
+
+Nothing is written until every check has passed; the database is then built in a
+temporary file inside the project directory and renamed to ``project.sqlite`` only
+once it is complete, so a failure (or a kill) never leaves a half-made project.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from anchoral import __version__
+from anchoral.store.database import (
+    PROJECT_FILE,
+    ProjectError,
+    connect,
+    create_schema,
+    utc_now,
+    write,
+)
+from anchoral.store.project import Project, append_label_event
+from anchoral.store.tabular import Table, check_label_set, check_table, read_table
+from anchoral.validation import check_positive_int
+
+DEFAULT_STRATEGY = "alvin"
+DEFAULT_BATCH_SIZE = 50
+
+
+@dataclass(frozen=True)
+class DataSpec:
+    """Where the pool comes from and how to read it."""
+
+    path: Path
+    text_column: str
+    id_column: str | None = None
+    label_column: str | None = None
+    format: str | None = None
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as file:
+        for block in iter(lambda: file.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _check_strategy(name: str) -> str:
+    from anchoral.errors import unknown_name
+    from anchoral.strategies import STRATEGIES
+
+    if name not in STRATEGIES:
+        raise unknown_name("strategy", name, STRATEGIES)
+    return name
+
+
+def init_project(
+    directory: str | Path,
+    data: DataSpec,
+    labels,
+    *,
+    heldout: Path | None = None,
+    heldout_label_column: str | None = None,
+    strategy: str = DEFAULT_STRATEGY,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    seed: int = 0,
+) -> Project:
+    """Create a project in ``directory`` from ``data`` and return it open.
+
+    ``labels`` is the declared label set (its order fixes the class ids and the
+    web app's keys 1..9). Rows of ``data.label_column`` that carry a label become
+    initial labels (source "init", annotator "file:<name>"). ``heldout`` is an optional labeled file with
+    the same text column, used only to measure the model (the learning curve); its
+    labels are read from ``heldout_label_column`` (default: the data's label column,
+    else "label").
+    """
+    directory = Path(directory)
+    labels = check_label_set(labels)
+    strategy = _check_strategy(strategy)
+    batch_size = check_positive_int(batch_size, "batch_size")
+    if directory.exists() and not directory.is_dir():
+        raise ProjectError(f"{directory} exists and is a file; choose a directory for the project")
+    if (directory / PROJECT_FILE).exists():
+        raise ProjectError(f"{directory} is already an anchoral project; choose another directory or delete it first")
+
+    data_path = Path(data.path)
+    pool = check_table(
+        read_table(data_path, data.format),
+        source=data_path.name,
+        text_column=data.text_column,
+        labels=labels,
+        id_column=data.id_column,
+        label_column=data.label_column,
+    )
+    held = None
+    if heldout is not None:
+        heldout = Path(heldout)
+        frame = read_table(heldout)
+        held = check_table(
+            frame,
+            source=heldout.name,
+            text_column=data.text_column,
+            labels=labels,
+            id_column=data.id_column if data.id_column in frame.columns else None,
+            label_column=heldout_label_column or data.label_column or "label",
+            labels_required=True,
+        )
+    settings = {
+        "data_file": data_path.name,
+        "data_sha256": _sha256(data_path),
+        "text_column": data.text_column,
+        "id_column": data.id_column,
+        "label_column": data.label_column,
+        "heldout_file": None if heldout is None else heldout.name,
+        "strategy": strategy,
+        "batch_size": batch_size,
+        "seed": int(seed),
+        "model": "mlp",
+        "encoder": "minilm",
+        "created_at": utc_now(),
+        "created_by": f"anchoral {__version__}",
+    }
+    _write_atomically(directory, labels, pool, held, settings)
+    return Project.open(directory)
+
+
+def _write_atomically(directory: Path, labels: tuple[str, ...], pool: Table, held: Table | None, settings: dict) -> None:
+    created_directory = not directory.exists()
+    directory.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(prefix=".project-", suffix=".sqlite.tmp", dir=directory)
+    os.close(handle)
+    try:
+        connection = connect(Path(temporary), create=True)
+        try:
+            with write(connection):
+                _fill(connection, labels, pool, held, settings)
+            connection.execute("PRAGMA journal_mode = WAL")
+        finally:
+            connection.close()
+        with open(temporary, "rb+") as file:
+            os.fsync(file.fileno())
+        os.replace(temporary, directory / PROJECT_FILE)
+        _fsync_directory(directory)
+    except BaseException:
+        for leftover in (temporary, temporary + "-wal", temporary + "-shm", temporary + "-journal"):
+            if os.path.exists(leftover):
+                os.unlink(leftover)
+        if created_directory and not any(directory.iterdir()):
+            directory.rmdir()
+        raise
+
+
+def _fill(connection, labels: tuple[str, ...], pool: Table, held: Table | None, settings: dict) -> None:
+    create_schema(connection)
+    connection.executemany("INSERT INTO settings (key, value) VALUES (?, ?)", [(k, json.dumps(v)) for k, v in settings.items()])
+    connection.executemany("INSERT INTO label_set (class, name) VALUES (?, ?)", list(enumerate(labels)))
+    connection.executemany(
+        "INSERT INTO items (position, id, text) VALUES (?, ?, ?)", list(zip(range(len(pool.ids)), pool.ids, pool.texts))
+    )
+    if held is not None:
+        connection.executemany(
+            "INSERT INTO heldout_items (position, id, text, class) VALUES (?, ?, ?, ?)",
+            list(zip(range(len(held.ids)), held.ids, held.texts, held.classes)),
+        )
+    annotator = f"file:{settings['data_file']}"
+    for position, cls in enumerate(pool.classes):
+        if cls is not None:
+            append_label_event(connection, position, cls, annotator, "init", None)
+
+
+def _fsync_directory(directory: Path) -> None:
+    try:
+        descriptor = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(descriptor)
+    except OSError:
+        pass
+    finally:
+        os.close(descriptor)
+

@@ -1,0 +1,320 @@
+"""A labeling project: a directory holding one SQLite file (see ``database``).
+
+``Project`` reads the pool, the label set, the labels and the rounds, and makes
+every state change in one transaction. A label is an append-only event: giving an
+item a new label marks its previous event superseded, so the history is kept and
+the current label is the latest event (a ``NULL`` class means withdrawn by undo).
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Self
+
+import numpy as np
+
+from anchoral.store.database import (
+    PROJECT_FILE,
+    ProjectError,
+    open_database,
+    utc_now,
+    write,
+)
+
+
+@dataclass(frozen=True)
+class Item:
+    position: int
+    id: str
+    text: str
+
+
+@dataclass(frozen=True)
+class LabelEvent:
+    event: int
+    item_id: str
+    label: str | None
+    annotator: str
+    source: str
+    session: str | None
+    round: int | None
+    created_at: str
+    superseded: bool
+
+
+@dataclass(frozen=True)
+class RoundInfo:
+    round: int
+    strategy: str
+    requested_strategy: str
+    params: dict
+    seed: int
+    batch_size: int
+    n_labeled: int
+    metrics: dict
+    started_at: str
+    finished_at: str
+
+
+@dataclass(frozen=True)
+class BatchProgress:
+    """How far the latest batch is: ``labeled`` of ``total`` items have a current label."""
+
+    round: int | None
+    total: int
+    labeled: int
+
+    @property
+    def remaining(self) -> int:
+        return self.total - self.labeled
+
+
+def project_file(directory: str | Path) -> Path:
+    return Path(directory) / PROJECT_FILE
+
+
+class Project:
+    """An open project. Use ``Project.open(directory)``; close it (or use ``with``).
+
+    The label set and settings are read once at open: they are fixed at ``init``.
+    """
+
+    def __init__(self, directory: Path, connection: sqlite3.Connection):
+        self.directory = directory
+        self.db = connection
+        self.labels: tuple[str, ...] = tuple(
+            row["name"] for row in connection.execute("SELECT name FROM label_set ORDER BY class")
+        )
+        self.settings: dict = {
+            row["key"]: json.loads(row["value"]) for row in connection.execute("SELECT key, value FROM settings")
+        }
+
+    @classmethod
+    def open(cls, directory: str | Path, *, check_integrity: bool = True) -> Project:
+        """Open the project in ``directory``; ProjectError if it is not a usable project."""
+        directory = Path(directory)
+        if not directory.exists():
+            raise ProjectError(f"project directory {directory} does not exist; create it with `anchoral init`")
+        if not directory.is_dir():
+            raise ProjectError(f"{directory} is not a project directory (it is a file)")
+        path = directory / PROJECT_FILE
+        if not path.exists():
+            raise ProjectError(
+                f"{directory} is not an anchoral project (it has no {PROJECT_FILE}); create one with `anchoral init`"
+            )
+        return cls(directory.resolve(), open_database(path, check_integrity=check_integrity))
+
+    def close(self) -> None:
+        self.db.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+    # -- the pool ------------------------------------------------------------------
+    @property
+    def n_classes(self) -> int:
+        return len(self.labels)
+
+    @property
+    def pool_size(self) -> int:
+        return self.db.execute("SELECT count(*) FROM items").fetchone()[0]
+
+    def ids(self) -> list[str]:
+        return [row[0] for row in self.db.execute("SELECT id FROM items ORDER BY position")]
+
+    def texts(self) -> list[str]:
+        return [row[0] for row in self.db.execute("SELECT text FROM items ORDER BY position")]
+
+    def item(self, position: int) -> Item:
+        row = self.db.execute("SELECT position, id, text FROM items WHERE position = ?", (position,)).fetchone()
+        if row is None:
+            raise ProjectError(f"the pool has no item at position {position}")
+        return Item(row["position"], row["id"], row["text"])
+
+    def positions_of(self, ids: Iterable[str]) -> dict[str, int]:
+        """Pool positions of the given ids; ids not in the pool are left out."""
+        found: dict[str, int] = {}
+        wanted = list(dict.fromkeys(ids))
+        for start in range(0, len(wanted), 500):
+            chunk = wanted[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            for row in self.db.execute(f"SELECT id, position FROM items WHERE id IN ({marks})", chunk):
+                found[row[0]] = row[1]
+        return found
+
+    def heldout(self) -> tuple[list[str], np.ndarray] | None:
+        """Texts and classes of the held-out labeled set, or None when the project has none."""
+        rows = self.db.execute("SELECT text, class FROM heldout_items ORDER BY position").fetchall()
+        if not rows:
+            return None
+        return [row[0] for row in rows], np.array([row[1] for row in rows], dtype=np.int64)
+
+    # -- labels --------------------------------------------------------------------
+    def class_of(self, label: str) -> int:
+        try:
+            return self.labels.index(label)
+        except ValueError:
+            raise ProjectError(f"label {label!r} is not in the project's label set [{', '.join(self.labels)}]") from None
+
+    def current_labels(self) -> tuple[np.ndarray, np.ndarray, int]:
+        """(positions, classes, newest event id) of every labeled item, in labeling order."""
+        rows = self.db.execute("SELECT item, class, event FROM current_labels ORDER BY event").fetchall()
+        positions = np.array([row[0] for row in rows], dtype=np.int64)
+        classes = np.array([row[1] for row in rows], dtype=np.int64)
+        last_event = self.db.execute("SELECT coalesce(max(event), 0) FROM label_events").fetchone()[0]
+        return positions, classes, last_event
+
+    def label_counts(self) -> dict[str, int]:
+        counts = dict.fromkeys(self.labels, 0)
+        for row in self.db.execute("SELECT class, count(*) FROM current_labels GROUP BY class"):
+            counts[self.labels[row[0]]] = row[1]
+        return counts
+
+    def labeled_rows(self) -> dict[int, sqlite3.Row]:
+        """Current label row (class, annotator, created_at, ...) of every labeled item, by position."""
+        return {row["item"]: row for row in self.db.execute("SELECT * FROM current_labels")}
+
+    def history(self, item_id: str) -> list[LabelEvent]:
+        """Every label event of one item, oldest first (the last one not superseded is current)."""
+        rows = self.db.execute(
+            """SELECT e.*, i.id AS item_id FROM label_events e JOIN items i ON i.position = e.item
+               WHERE i.id = ? ORDER BY e.event""",
+            (item_id,),
+        ).fetchall()
+        return [self._event(row) for row in rows]
+
+    def _event(self, row: sqlite3.Row) -> LabelEvent:
+        return LabelEvent(
+            event=row["event"],
+            item_id=row["item_id"],
+            label=None if row["class"] is None else self.labels[row["class"]],
+            annotator=row["annotator"],
+            source=row["source"],
+            session=row["session"],
+            round=row["round"],
+            created_at=row["created_at"],
+            superseded=bool(row["superseded"]),
+        )
+
+    def set_labels(
+        self,
+        assignments: Sequence[tuple[int, int | None]],
+        *,
+        annotator: str,
+        source: str,
+        session: str | None = None,
+    ) -> list[int]:
+        """Give each (position, class) its label in one transaction; returns the new event ids."""
+        with write(self.db):
+            return [append_label_event(self.db, position, cls, annotator, source, session) for position, cls in assignments]
+
+    # -- rounds --------------------------------------------------------------------
+    def rounds(self) -> list[RoundInfo]:
+        return [self._round(row) for row in self.db.execute("SELECT * FROM rounds ORDER BY round")]
+
+    def latest_round(self) -> RoundInfo | None:
+        row = self.db.execute("SELECT * FROM rounds ORDER BY round DESC LIMIT 1").fetchone()
+        return None if row is None else self._round(row)
+
+    @staticmethod
+    def _round(row: sqlite3.Row) -> RoundInfo:
+        return RoundInfo(
+            round=row["round"],
+            strategy=row["strategy"],
+            requested_strategy=row["requested_strategy"],
+            params=json.loads(row["params"]),
+            seed=row["seed"],
+            batch_size=row["batch_size"],
+            n_labeled=row["n_labeled"],
+            metrics=json.loads(row["metrics"]),
+            started_at=row["started_at"],
+            finished_at=row["finished_at"],
+        )
+
+    def batch(self, round_number: int | None = None) -> list[Item]:
+        """The items a round selected, in the order they were picked (default: the latest round)."""
+        if round_number is None:
+            latest = self.latest_round()
+            if latest is None:
+                return []
+            round_number = latest.round
+        rows = self.db.execute(
+            """SELECT i.position, i.id, i.text FROM round_items r JOIN items i ON i.position = r.item
+               WHERE r.round = ? ORDER BY r.rank""",
+            (round_number,),
+        ).fetchall()
+        if not rows and self.db.execute("SELECT 1 FROM rounds WHERE round = ?", (round_number,)).fetchone() is None:
+            raise ProjectError(f"the project has no round {round_number}")
+        return [Item(row[0], row[1], row[2]) for row in rows]
+
+    def batch_progress(self) -> BatchProgress:
+        """Progress of the latest batch (the one annotators are working on)."""
+        row = self.db.execute(
+            """SELECT r.round, count(ri.item) AS total, count(c.item) AS labeled
+               FROM (SELECT max(round) AS round FROM rounds) r
+               LEFT JOIN round_items ri ON ri.round = r.round
+               LEFT JOIN current_labels c ON c.item = ri.item"""
+        ).fetchone()
+        return BatchProgress(round=row["round"], total=row["total"], labeled=row["labeled"])
+
+    def labeled_per_round(self) -> dict[int, tuple[int, int]]:
+        """For each round: (items of its batch that have a label now, batch size)."""
+        rows = self.db.execute(
+            """SELECT ri.round, count(c.item), count(*) FROM round_items ri
+               LEFT JOIN current_labels c ON c.item = ri.item GROUP BY ri.round"""
+        )
+        return {row[0]: (row[1], row[2]) for row in rows}
+
+    def record_round(
+        self,
+        *,
+        strategy: str,
+        requested_strategy: str,
+        params: dict,
+        seed: int,
+        batch_size: int,
+        n_labeled: int,
+        last_event: int,
+        metrics: dict,
+        started_at: str,
+        selected: Sequence[int],
+        scores: Sequence[float] | None = None,
+    ) -> int:
+        """Record a finished round and its batch in one transaction; returns its number."""
+        with write(self.db):
+            number = self.db.execute("SELECT coalesce(max(round), 0) + 1 FROM rounds").fetchone()[0]
+            self.db.execute(
+                """INSERT INTO rounds (round, strategy, requested_strategy, params, seed, batch_size, n_labeled,
+                                       last_event, metrics, started_at, finished_at)
+                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+                (number, strategy, requested_strategy, json.dumps(params), seed, batch_size, n_labeled,
+                 last_event, json.dumps(metrics), started_at, utc_now()),
+            )
+            self.db.executemany(
+                "INSERT INTO round_items (round, rank, item, score) VALUES (?, ?, ?, ?)",
+                [
+                    (number, rank, int(item), None if scores is None else float(scores[rank]))
+                    for rank, item in enumerate(selected)
+                ],
+            )
+        return number
+
+
+def append_label_event(
+    db: sqlite3.Connection, position: int, cls: int | None, annotator: str, source: str, session: str | None
+) -> int:
+    """Supersede the item's current event and append the new one (caller holds the transaction)."""
+    db.execute("UPDATE label_events SET superseded = 1 WHERE item = ? AND superseded = 0", (position,))
+    cursor = db.execute(
+        """INSERT INTO label_events (item, class, annotator, source, session, round, created_at)
+           VALUES (?, ?, ?, ?, ?, (SELECT max(round) FROM round_items WHERE item = ?), ?)""",
+        (position, cls, annotator, source, session, position, utc_now()),
+    )
+    return cursor.lastrowid

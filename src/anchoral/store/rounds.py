@@ -1,0 +1,252 @@
+"""One round of a labeling project: embed the pool, train on the current labels,
+select the next batch with the project's strategy, record it.
+
+The order follows ``anchoral.loop`` (fit, evaluate, select): the MLP head is fitted
+from its fixed initial weights on every label given so far, measured on the
+held-out set when the project has one, and the strategy sees only a RoundState.
+
+Training needs at least ``MIN_LABELS_PER_CLASS`` labels of every class (the
+stratified seed set of ``anchoral.loop`` asks the same). Until then the batch is a
+cold start: the items nearest the centres of a k-means clustering of the unlabeled
+pool's embeddings, a diverse sample for finding every class, and the round records
+which labels were missing.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from anchoral.encoders import MiniLMEncoder, default_cache
+from anchoral.encoders.base import Encoder
+from anchoral.errors import ValidationError
+from anchoral.models import make_model
+from anchoral.store.database import ProjectError, utc_now
+from anchoral.store.project import Project
+from anchoral.strategies import RoundState, make_strategy
+
+MIN_LABELS_PER_CLASS = 2
+COLD_START = "cold-start-kmeans"
+ENCODE_CHUNK = 512
+
+Progress = Callable[[str, int, int], None]
+"""Called as progress(stage, done, total) while a round works."""
+
+
+def _silent(stage: str, done: int, total: int) -> None:
+    pass
+
+
+class ReportingEncoder:
+    """Wraps an encoder so embedding reports progress in chunks; same fingerprint, same cache entries."""
+
+    def __init__(self, encoder: Encoder, progress: Progress, stage: str):
+        self.encoder = encoder
+        self.fingerprint = encoder.fingerprint
+        self.dimension = encoder.dimension
+        self.progress = progress
+        self.stage = stage
+
+    def encode(self, inputs: Sequence[str], batch_size: int = 64, progress: bool = False) -> np.ndarray:
+        texts = list(inputs)
+        output = np.empty((len(texts), self.dimension), dtype=np.float32)
+        self.progress(self.stage, 0, len(texts))
+        for start in range(0, len(texts), ENCODE_CHUNK):
+            chunk = texts[start : start + ENCODE_CHUNK]
+            output[start : start + len(chunk)] = self.encoder.encode(chunk, batch_size=batch_size, progress=False)
+            self.progress(self.stage, start + len(chunk), len(texts))
+        return output
+
+
+def embed(texts: list[str], encoder: Encoder | None, progress: Progress = _silent, stage: str = "embedding the pool") -> np.ndarray:
+    """Embeddings of ``texts`` through the on-disk cache (computed only on the first call)."""
+    encoder = MiniLMEncoder() if encoder is None else encoder
+    progress(stage, 0, len(texts))
+    embeddings = default_cache().encode(ReportingEncoder(encoder, progress, stage), texts, progress=False)
+    progress(stage, len(texts), len(texts))
+    return embeddings
+
+
+def coverage_problem(counts: dict[str, int], minimum: int = MIN_LABELS_PER_CLASS) -> str | None:
+    """Why the labels cannot train a model yet (naming each short label), or None if they can."""
+    short = {name: count for name, count in counts.items() if count < minimum}
+    if not short:
+        return None
+    listed = ", ".join(f"{name!r} has {count}" for name, count in short.items())
+    return f"training needs at least {minimum} labeled examples of every label; {listed}"
+
+
+@dataclass
+class FittedModel:
+    model: object
+    fit_report: object
+    seconds: float
+
+
+def fit_current_labels(project: Project, features: np.ndarray) -> FittedModel:
+    """Train the MLP head on every current label; ProjectError naming what is missing if it cannot."""
+    problem = coverage_problem(project.label_counts())
+    if problem:
+        raise ProjectError(f"cannot train a model yet: {problem}; label more items first")
+    positions, classes, _ = project.current_labels()
+    return _fit(project, features, positions, classes)
+
+
+def _fit(project: Project, features, positions, classes) -> FittedModel:
+    started = time.perf_counter()
+    model = make_model(project.settings.get("model", "mlp"), project.n_classes, seed=int(project.settings.get("seed", 0)))
+    report = model.fit(np.asarray(features[positions]), classes)
+    return FittedModel(model, report, time.perf_counter() - started)
+
+
+@dataclass
+class RoundResult:
+    """What ``run_round`` did: the recorded round number, the batch ids and the metrics stored with it."""
+
+    round: int
+    strategy: str
+    selected_ids: list[str]
+    metrics: dict
+    fallback: str | None = None
+    seconds: float = 0.0
+    timings: dict = field(default_factory=dict)
+
+
+def run_round(
+    project: Project,
+    *,
+    strategy: str | None = None,
+    n: int | None = None,
+    params: dict | None = None,
+    encoder: Encoder | None = None,
+    progress: Progress = _silent,
+) -> RoundResult:
+    """Train on the current labels, select the next ``n`` items and record the round.
+
+    ``strategy`` and ``n`` default to the project's settings (chosen at ``init``).
+    Nothing is written until the round is complete, then it is written in one
+    transaction: killing the process before that leaves the project as it was.
+    """
+    started_at, started = utc_now(), time.perf_counter()
+    strategy = strategy or project.settings["strategy"]
+    params = dict(params or {})
+    chosen = make_strategy(strategy, **params)  # validates the name and parameters before any work
+    n = project.settings["batch_size"] if n is None else n
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n <= 0:
+        raise ValidationError(f"n (the batch size) must be a positive integer; got {n!r}")
+    seed = int(project.settings.get("seed", 0))
+
+    positions, classes, last_event = project.current_labels()
+    unlabeled = np.setdiff1d(np.arange(project.pool_size), positions)
+    if unlabeled.size == 0:
+        raise ProjectError("every item in the pool is labeled; there is nothing left to select")
+    n = min(int(n), int(unlabeled.size))
+    latest = project.latest_round()
+    round_number = (latest.round if latest else 0) + 1
+    rng = np.random.default_rng([seed, round_number])
+
+    features = embed(project.texts(), encoder, progress)
+    timings = {"embed_seconds": time.perf_counter() - started}
+    counts = {name: int((classes == c).sum()) for c, name in enumerate(project.labels)}
+    metrics: dict = {"n_labeled": int(positions.size), "label_counts": counts}
+    problem = coverage_problem(counts)
+    if problem:
+        fallback = f"{problem}: selected by {COLD_START} (diverse items) instead of {strategy}"
+        progress("choosing a diverse cold-start batch", 0, 1)
+        selected, scores, used = cold_start_batch(features, unlabeled, n, rng), None, COLD_START
+        progress("choosing a diverse cold-start batch", 1, 1)
+        metrics["fallback"] = fallback
+    else:
+        fallback, used = None, strategy
+        fitted = _fit_and_measure(project, features, positions, classes, encoder, progress, metrics)
+        progress(f"selecting with {strategy}", 0, 1)
+        select_started = time.perf_counter()
+        state = RoundState(
+            features=np.asarray(features),
+            labeled_indices=positions,
+            labeled_labels=classes,
+            model=fitted.model,
+            fit_report=fitted.fit_report,
+            n_classes=project.n_classes,
+        )
+        selection = chosen.select(state, n, rng)
+        progress(f"selecting with {strategy}", 1, 1)
+        selected, scores = selection.indices, selection.scores
+        if selection.diagnostics.get("fallbacks"):
+            metrics["strategy_fallbacks"] = [str(item) for item in selection.diagnostics["fallbacks"]]
+        timings.update(fit_seconds=fitted.seconds, select_seconds=time.perf_counter() - select_started)
+    timings["total_seconds"] = time.perf_counter() - started
+    metrics["timings"] = {key: round(value, 3) for key, value in timings.items()}
+    number = project.record_round(
+        strategy=used,
+        requested_strategy=strategy,
+        params=params,
+        seed=seed,
+        batch_size=n,
+        n_labeled=int(positions.size),
+        last_event=last_event,
+        metrics=metrics,
+        started_at=started_at,
+        selected=[int(i) for i in selected],
+        scores=None if scores is None else [float(s) for s in scores],
+    )
+    ids = project.ids()
+    progress("done", 1, 1)
+    return RoundResult(
+        round=number,
+        strategy=used,
+        selected_ids=[ids[int(i)] for i in selected],
+        metrics=metrics,
+        fallback=fallback,
+        seconds=timings["total_seconds"],
+        timings=metrics["timings"],
+    )
+
+
+def _fit_and_measure(project, features, positions, classes, encoder, progress, metrics) -> FittedModel:
+    """Train on the labels; add the fit and (with a held-out set) its accuracy to ``metrics``."""
+    progress("training the model", 0, 1)
+    fitted = _fit(project, features, positions, classes)
+    progress("training the model", 1, 1)
+    report = fitted.fit_report
+    metrics["fit"] = {"epochs": report.epochs, "stop_reason": report.stop_reason, "final_loss": float(report.final_loss)}
+    heldout = project.heldout()
+    if heldout is not None:
+        texts, truth = heldout
+        held_features = embed(texts, encoder, progress, stage="embedding the held-out set")
+        predicted = fitted.model.predict_proba(np.asarray(held_features)).argmax(axis=1)
+        metrics["heldout"] = {"accuracy": float((predicted == truth).mean()), "n": int(truth.size)}
+    return fitted
+
+
+def cold_start_batch(features: np.ndarray, unlabeled: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
+    """``n`` unlabeled items nearest the centres of an n-means clustering of their embeddings."""
+    from sklearn.cluster import KMeans
+
+    if n >= unlabeled.size:
+        return rng.permutation(unlabeled)
+    points = np.asarray(features[unlabeled], dtype=np.float32)
+    clustering = KMeans(n_clusters=n, n_init=1, max_iter=50, random_state=int(rng.integers(2**31 - 1))).fit(points)
+    centres = clustering.cluster_centers_
+    distances = (points**2).sum(1)[:, None] - 2 * points @ centres.T + (centres**2).sum(1)[None, :]
+    chosen: list[int] = []
+    taken = np.zeros(unlabeled.size, dtype=bool)
+    for centre in range(n):
+        order = np.argsort(distances[:, centre])
+        pick = next(int(i) for i in order if not taken[i])
+        taken[pick] = True
+        chosen.append(pick)
+    return unlabeled[np.array(chosen, dtype=np.int64)]
+
+
+
+def pool_probabilities(project: Project, *, encoder: Encoder | None = None, progress: Progress = _silent) -> np.ndarray:
+    """Class probabilities for every pool item from a model trained on the current labels."""
+    features = embed(project.texts(), encoder, progress)
+    progress("training the model", 0, 1)
+    fitted = fit_current_labels(project, features)
+    progress("training the model", 1, 1)
+    return fitted.model.predict_proba(np.asarray(features))

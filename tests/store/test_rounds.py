@@ -1,0 +1,118 @@
+"""A round: cold start until every label has two examples, then train + the project's strategy."""
+
+import numpy as np
+import pytest
+
+from anchoral.errors import UnknownNameError, ValidationError
+from anchoral.store import AnnotationQueue, ProjectError
+from anchoral.store.create import DataSpec, init_project
+from anchoral.store.rounds import (
+    COLD_START,
+    coverage_problem,
+    pool_probabilities,
+    run_round,
+)
+from tests.store.fakes import write_pool
+
+LABELS = ["positive", "negative"]
+
+
+def label_batch(project, truth, session="s"):
+    queue = AnnotationQueue(project)
+    while (item := queue.next_item(session)) is not None:
+        queue.label(session, item.position, LABELS.index(truth[item.id]), "ann")
+
+
+def test_coverage_problem_names_every_short_label():
+    assert coverage_problem({"positive": 3, "negative": 2}) is None
+    assert coverage_problem({"positive": 1, "negative": 0, "neutral": 5}) == (
+        "training needs at least 2 labeled examples of every label; 'positive' has 1, 'negative' has 0"
+    )
+
+
+def test_without_labels_the_first_batch_is_a_recorded_cold_start(tmp_path, encoder):
+    write_pool(tmp_path / "pool.csv", 40)
+    with init_project(tmp_path / "p", DataSpec(tmp_path / "pool.csv", "text", "id"), LABELS, batch_size=5) as project:
+        result = run_round(project, encoder=encoder)
+        assert result.strategy == COLD_START and len(set(result.selected_ids)) == 5
+        assert "'positive' has 0, 'negative' has 0" in result.fallback and "instead of alvin" in result.fallback
+        info = project.latest_round()
+        assert (info.round, info.strategy, info.requested_strategy, info.n_labeled) == (1, COLD_START, "alvin", 0)
+        assert info.metrics["fallback"] == result.fallback
+        assert [item.id for item in project.batch()] == result.selected_ids
+
+
+def test_with_every_label_covered_the_strategy_selects_unlabeled_items(project, encoder, truth):
+    result = run_round(project, encoder=encoder)
+    assert result.strategy == "alvin" and result.fallback is None
+    labeled = {project.ids()[i] for i in project.current_labels()[0]}
+    assert len(result.selected_ids) == 6 and not labeled & set(result.selected_ids)
+    metrics = project.latest_round().metrics
+    assert metrics["n_labeled"] == 4 and metrics["fit"]["epochs"] >= 2
+    assert set(metrics["timings"]) == {"embed_seconds", "fit_seconds", "select_seconds", "total_seconds"}
+
+    label_batch(project, truth)
+    second = run_round(project, strategy="entropy", n=3, encoder=encoder)
+    info = project.latest_round()
+    assert (info.round, info.strategy, info.n_labeled, info.batch_size) == (2, "entropy", 10, 3)
+    assert not set(second.selected_ids) & set(result.selected_ids)
+
+
+def test_rounds_are_reproducible_from_the_seed(tmp_path, pool_csv, encoder):
+    path, _ = pool_csv
+    picks = []
+    for name in ("a", "b"):
+        with init_project(tmp_path / name, DataSpec(path, "text", "id", "label"), LABELS, batch_size=6, seed=3) as project:
+            picks.append(run_round(project, encoder=encoder).selected_ids)
+    assert picks[0] == picks[1]
+
+
+def test_the_heldout_set_gives_each_round_an_accuracy(tmp_path, encoder):
+    frame = write_pool(tmp_path / "pool.csv", 60, labeled=10)
+    held = write_pool(tmp_path / "held.csv", 30, seed=5)
+    held[["id", "text", "truth"]].rename(columns={"truth": "label"}).to_csv(tmp_path / "held.csv", index=False)
+    spec = DataSpec(tmp_path / "pool.csv", "text", "id", "label")
+    with init_project(tmp_path / "p", spec, LABELS, heldout=tmp_path / "held.csv", batch_size=10) as project:
+        run_round(project, encoder=encoder)
+        label_batch(project, dict(zip(frame["id"], frame["truth"])))
+        run_round(project, encoder=encoder)
+        curve = [(r.n_labeled, r.metrics["heldout"]["accuracy"]) for r in project.rounds()]
+    assert [n for n, _ in curve] == [10, 20]
+    assert all(0.0 <= accuracy <= 1.0 for _, accuracy in curve) and curve[-1][1] >= 0.8
+
+
+def test_bad_requests_fail_before_any_work(project, encoder):
+    with pytest.raises(UnknownNameError, match="'alvim'"):
+        run_round(project, strategy="alvim", encoder=encoder)
+    with pytest.raises(ValidationError, match="invalid parameters for strategy 'alvin'"):
+        run_round(project, params={"bogus": 1}, encoder=encoder)
+    with pytest.raises(ValidationError, match="positive integer"):
+        run_round(project, n=0, encoder=encoder)
+    assert encoder.calls == 0 and project.rounds() == []
+
+
+def test_a_batch_never_asks_for_more_than_is_left_and_a_full_pool_is_an_error(tmp_path, encoder):
+    frame = write_pool(tmp_path / "pool.csv", 12, labeled=9)
+    with init_project(tmp_path / "p", DataSpec(tmp_path / "pool.csv", "text", "id", "label"), LABELS) as project:
+        result = run_round(project, encoder=encoder)
+        assert len(result.selected_ids) == 3
+        label_batch(project, dict(zip(frame["id"], frame["truth"])))
+        with pytest.raises(ProjectError, match="every item in the pool is labeled"):
+            run_round(project, encoder=encoder)
+
+
+def test_predictions_need_every_label_and_cover_the_pool(tmp_path, encoder, project):
+    probabilities = pool_probabilities(project, encoder=encoder)
+    assert probabilities.shape == (60, 2) and np.allclose(probabilities.sum(axis=1), 1, atol=1e-5)
+    write_pool(tmp_path / "few.csv", 10, labeled=1)
+    spec = DataSpec(tmp_path / "few.csv", "text", "id", "label")
+    with init_project(tmp_path / "few", spec, LABELS) as few, pytest.raises(ProjectError, match="cannot train a model yet: .*'positive' has 1, 'negative' has 0"):
+        pool_probabilities(few, encoder=encoder)
+
+
+def test_embeddings_are_computed_once_and_then_read_from_the_cache(project, encoder, truth):
+    run_round(project, encoder=encoder)
+    calls = encoder.calls
+    label_batch(project, truth)
+    run_round(project, encoder=encoder)
+    assert encoder.calls == calls
