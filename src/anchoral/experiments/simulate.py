@@ -72,8 +72,12 @@ def _json_default(value):
     return str(value)
 
 
-def simulate(encoded: EncodedBenchmark, spec: RunSpec, *, on_round=None) -> list[dict]:
+def simulate(encoded: EncodedBenchmark, spec: RunSpec, *, on_round=None, batch_analysis=None) -> list[dict]:
     """Run one active-learning simulation and return one flat record per round.
+
+    ``batch_analysis(labeled_before, selected) -> dict``, if given, adds its entries to
+    the record of every round that selected a batch (``labeled_before`` = the pool
+    indices labeled when the batch was chosen).
 
     Randomness: the seed set and the model's initial weights depend only on
     ``spec.seed`` (so every strategy starts from the same seed set and weights);
@@ -97,6 +101,7 @@ def simulate(encoded: EncodedBenchmark, spec: RunSpec, *, on_round=None) -> list
     labeled = seed_indices
     for record in records:
         inference = _minority_inference(benchmark, record.diagnostics, labeled)
+        analysis = batch_analysis(labeled, record.selected) if batch_analysis and record.selected.size else {}
         labeled = np.concatenate([labeled, record.selected])
         rows.append({
             "benchmark": benchmark.name,
@@ -109,6 +114,7 @@ def simulate(encoded: EncodedBenchmark, spec: RunSpec, *, on_round=None) -> list
             "fraction_labeled": record.n_labeled / pool_size,
             **record.metrics,
             **inference,
+            **analysis,
             "fit_seconds": record.fit_seconds,
             "select_seconds": record.select_seconds,
             "stop_reason": record.fit.stop_reason,

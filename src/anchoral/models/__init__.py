@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from anchoral.errors import ValidationError, unknown_name
 from anchoral.models.base import STOP_EPOCH_CAP, STOP_LOSS_RATIO, FitReport, Model
+from anchoral.models.finetune import FineTunedTransformer
 from anchoral.models.mlp import MLPHead
 
-MODELS: dict[str, type] = {"mlp": MLPHead}
+MODELS: dict[str, type] = {"mlp": MLPHead, "finetune": FineTunedTransformer}
 
 
 def make_model(name: str, n_classes: int, *, seed: int = 0, **params):
@@ -23,4 +24,4 @@ def make_model(name: str, n_classes: int, *, seed: int = 0, **params):
         raise ValidationError(f"invalid parameters for model {name!r}: {exc}") from exc
 
 
-__all__ = ["FitReport", "MLPHead", "MODELS", "Model", "STOP_EPOCH_CAP", "STOP_LOSS_RATIO", "make_model"]
+__all__ = ["FineTunedTransformer", "FitReport", "MLPHead", "MODELS", "Model", "STOP_EPOCH_CAP", "STOP_LOSS_RATIO", "make_model"]

@@ -1,0 +1,231 @@
+"""The results store of a study's run directory: one SQLite file, append-only.
+
+A finished run is written in one transaction (its row in ``runs`` and one row per
+round in ``rounds``), so after a crash or ``kill -9`` a run is either wholly present
+or absent: a rerun skips the present ones and redoes the rest. Rows are only ever
+inserted; the primary key on ``run_id`` makes a second copy of a run impossible.
+
+The file records ``format_version``; a directory written by another version, or a
+non-empty directory that is not a run directory, is refused rather than mixed.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import socket
+import sqlite3
+import time
+from contextlib import closing
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from anchoral.errors import AnchoralError
+
+FORMAT_VERSION = 1
+DB_NAME = "results.sqlite"
+CONFIG_NAME = "config.toml"
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS runs (
+    run_id TEXT PRIMARY KEY,
+    spec TEXT NOT NULL,
+    benchmark_label TEXT NOT NULL,
+    strategy_label TEXT NOT NULL,
+    model_label TEXT NOT NULL,
+    seed INTEGER NOT NULL,
+    started_at REAL NOT NULL,
+    finished_at REAL NOT NULL,
+    seconds REAL NOT NULL,
+    n_rounds INTEGER NOT NULL,
+    worker TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS rounds (
+    run_id TEXT NOT NULL REFERENCES runs(run_id),
+    round INTEGER NOT NULL,
+    record TEXT NOT NULL,
+    PRIMARY KEY (run_id, round)
+);
+CREATE TABLE IF NOT EXISTS invocations (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    started_at REAL NOT NULL,
+    host TEXT NOT NULL,
+    jobs INTEGER NOT NULL,
+    n_runs INTEGER NOT NULL,
+    n_already_done INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS reference_entropy (
+    benchmark_key TEXT PRIMARY KEY,
+    entropy BLOB NOT NULL
+);
+"""
+
+
+class IncompatibleRunDirectory(AnchoralError):
+    """The directory holds something this version must not read or append to."""
+
+
+class ResultsStore:
+    """Open with ``ResultsStore.for_study`` (runner: create or resume) or ``ResultsStore.open`` (report)."""
+
+    def __init__(self, run_dir: Path):
+        self.run_dir = Path(run_dir)
+        self.path = self.run_dir / DB_NAME
+
+    # -- opening -------------------------------------------------------------------------
+    @classmethod
+    def for_study(cls, run_dir: str | Path, config) -> "ResultsStore":
+        """The store of ``config``'s run directory: created if the directory is new or empty,
+        resumed if it holds this same study, refused otherwise."""
+        run_dir = Path(run_dir)
+        store = cls(run_dir)
+        if store.path.exists():
+            store._check_version()
+            recorded = store.meta().get("config")
+            if recorded != config.canonical():
+                raise IncompatibleRunDirectory(
+                    f"{run_dir} holds results of a different study config (see {run_dir / CONFIG_NAME}); "
+                    "rerun with that config to resume it, or pass --out with a new directory for this one"
+                )
+            return store
+        if run_dir.exists() and any(run_dir.iterdir()):
+            raise IncompatibleRunDirectory(
+                f"{run_dir} is not empty and holds no {DB_NAME}: it is not an anchoral run directory; "
+                "choose another --out"
+            )
+        run_dir.mkdir(parents=True, exist_ok=True)
+        with closing(store._connect()) as connection, connection:
+            connection.executescript(SCHEMA)
+            connection.executemany("INSERT INTO meta (key, value) VALUES (?, ?)", [
+                ("format_version", str(FORMAT_VERSION)),
+                ("study", config.name),
+                ("config", config.canonical()),
+                ("created_at", str(time.time())),
+            ])
+        if config.source:
+            (run_dir / CONFIG_NAME).write_text(config.source)
+        else:
+            (run_dir / "config.json").write_text(config.canonical())
+        return store
+
+    @classmethod
+    def open(cls, run_dir: str | Path) -> "ResultsStore":
+        """An existing run directory, for reading."""
+        run_dir = Path(run_dir)
+        store = cls(run_dir)
+        if not store.path.exists():
+            raise IncompatibleRunDirectory(
+                f"{run_dir} holds no {DB_NAME}; expected a directory written by `anchoral run`"
+            )
+        store._check_version()
+        return store
+
+    def _connect(self) -> sqlite3.Connection:
+        connection = sqlite3.connect(self.path, timeout=60)
+        connection.execute("PRAGMA journal_mode=WAL")
+        connection.execute("PRAGMA synchronous=FULL")
+        return connection
+
+    def _check_version(self) -> None:
+        try:
+            version = self.meta().get("format_version")
+        except sqlite3.DatabaseError as exc:
+            raise IncompatibleRunDirectory(f"{self.path} is not a readable results store: {exc}") from exc
+        if version != str(FORMAT_VERSION):
+            raise IncompatibleRunDirectory(
+                f"{self.path} was written in results format {version!r}; this anchoral reads and appends "
+                f"format {FORMAT_VERSION} only. Rerun the study into a new directory (--out) instead of mixing formats"
+            )
+
+    # -- reading -------------------------------------------------------------------------
+    def meta(self) -> dict:
+        with closing(self._connect()) as connection:
+            return dict(connection.execute("SELECT key, value FROM meta"))
+
+    def completed_run_ids(self) -> set[str]:
+        with closing(self._connect()) as connection:
+            return {row[0] for row in connection.execute("SELECT run_id FROM runs")}
+
+    def runs(self) -> pd.DataFrame:
+        with closing(self._connect()) as connection:
+            return pd.read_sql_query("SELECT * FROM runs ORDER BY finished_at", connection)
+
+    def invocations(self) -> pd.DataFrame:
+        with closing(self._connect()) as connection:
+            return pd.read_sql_query("SELECT * FROM invocations ORDER BY id", connection)
+
+    def load_results(self) -> pd.DataFrame:
+        """One row per round of every finished run, with the run's labels and spec columns."""
+        with closing(self._connect()) as connection:
+            rows = connection.execute(
+                "SELECT runs.run_id, runs.spec, runs.benchmark_label, runs.strategy_label, runs.model_label, "
+                "rounds.record FROM rounds JOIN runs USING (run_id) ORDER BY runs.finished_at, rounds.round"
+            ).fetchall()
+        records = []
+        for run_id, spec, benchmark_label, strategy_label, model_label, record in rows:
+            spec = json.loads(spec)
+            records.append({
+                **json.loads(record),
+                "run_id": run_id,
+                "benchmark_label": benchmark_label,
+                "strategy_label": strategy_label,
+                "model_label": model_label,
+                "encoder": spec["benchmark"].get("encoder", ""),
+                "benchmark_params": json.dumps(spec["benchmark"]["params"], sort_keys=True),
+            })
+        return pd.DataFrame(records)
+
+    def reference_entropy(self, benchmark_key: str) -> np.ndarray | None:
+        with closing(self._connect()) as connection:
+            row = connection.execute("SELECT entropy FROM reference_entropy WHERE benchmark_key = ?",
+                                     (benchmark_key,)).fetchone()
+        return None if row is None else np.load(io.BytesIO(row[0]))
+
+    # -- appending -----------------------------------------------------------------------
+    def log_invocation(self, *, jobs: int, n_runs: int, n_already_done: int) -> None:
+        with closing(self._connect()) as connection, connection:
+            connection.execute(
+                "INSERT INTO invocations (started_at, host, jobs, n_runs, n_already_done) VALUES (?, ?, ?, ?, ?)",
+                (time.time(), socket.gethostname(), jobs, n_runs, n_already_done),
+            )
+
+    def add_reference_entropy(self, benchmark_key: str, entropy: np.ndarray) -> None:
+        buffer = io.BytesIO()
+        np.save(buffer, np.asarray(entropy, dtype=np.float64))
+        with closing(self._connect()) as connection, connection:
+            connection.execute("INSERT OR IGNORE INTO reference_entropy (benchmark_key, entropy) VALUES (?, ?)",
+                               (benchmark_key, buffer.getvalue()))
+
+    def add_run(self, plan, rows: list[dict], *, started_at: float, seconds: float, worker: str) -> bool:
+        """Store a finished run and all its rounds in one transaction.
+
+        Returns False (and stores nothing) if the run is already present."""
+        from anchoral.experiments.config import canonical_json
+
+        with closing(self._connect()) as connection:
+            try:
+                with connection:
+                    connection.execute(
+                        "INSERT INTO runs (run_id, spec, benchmark_label, strategy_label, model_label, seed, "
+                        "started_at, finished_at, seconds, n_rounds, worker) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        (plan.run_id, canonical_json(plan.key()), plan.benchmark.label, plan.strategy.label,
+                         plan.model.label, plan.seed, started_at, time.time(), seconds, len(rows), worker),
+                    )
+                    connection.executemany(
+                        "INSERT INTO rounds (run_id, round, record) VALUES (?, ?, ?)",
+                        [(plan.run_id, int(row["round"]), json.dumps(row, default=_json_default)) for row in rows],
+                    )
+            except sqlite3.IntegrityError:
+                return False
+        return True
+
+
+def _json_default(value):
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, np.generic):
+        return value.item()
+    return str(value)

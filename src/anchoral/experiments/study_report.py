@@ -1,0 +1,252 @@
+"""``anchoral report RUN_DIR``: the paper-shaped tables (Markdown + CSV) and figures (PNG)
+of whatever a study's run directory holds.
+
+Written next to the results: ``report.md``, ``tables/*.csv`` and ``figures/*.png``.
+Every table and figure is built from the stored rounds alone (no data or model is
+loaded), so a report of a half-finished study shows what has finished.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from anchoral.errors import AnchoralError
+from anchoral.experiments import plots, tables
+from anchoral.experiments.config import ConfigError, StudyConfig, load_config
+from anchoral.experiments.report import METRIC_LABELS, markdown_table
+from anchoral.experiments.results import CONFIG_NAME, ResultsStore
+
+DEFAULT_FRACTIONS = (0.01, 0.05, 0.10)
+
+
+def slug(label: str) -> str:
+    return re.sub(r"[^A-Za-z0-9.=-]+", "_", label).strip("_")
+
+
+def _stored_config(run_dir: Path) -> StudyConfig | None:
+    path = run_dir / CONFIG_NAME
+    if not path.exists():
+        return None
+    try:
+        return load_config(path)
+    except ConfigError:  # written by an older registry: report with defaults
+        return None
+
+
+def _fractions(config: StudyConfig | None, results: pd.DataFrame) -> tuple[float, ...]:
+    if config is not None:
+        return config.report_fractions() or DEFAULT_FRACTIONS
+    loop = json.loads(results["loop_config"].iloc[0])
+    values = (*loop.get("checkpoints", ()), loop.get("budget"))
+    return tuple(sorted({float(v) for v in values if isinstance(v, float)})) or DEFAULT_FRACTIONS
+
+
+def write_study_report(run_dir: str | Path) -> Path:
+    """Write report.md, tables/*.csv and figures/*.png for ``run_dir``; return report.md's path."""
+    run_dir = Path(run_dir)
+    store = ResultsStore.open(run_dir)
+    results = store.load_results()
+    if results.empty:
+        raise AnchoralError(f"{run_dir} holds no finished run yet; nothing to report")
+    config = _stored_config(run_dir)
+    baseline = config.report.baseline if config is not None else "random"
+    fractions = _fractions(config, results)
+    tables_dir, figures_dir = run_dir / "tables", run_dir / "figures"
+    tables_dir.mkdir(exist_ok=True)
+    figures_dir.mkdir(exist_ok=True)
+    benchmarks = list(dict.fromkeys(results["benchmark_label"]))
+    baseline_present = baseline in set(results["strategy_label"])
+
+    accuracy = tables.accuracy_at_checkpoints(results, fractions)
+    character = tables.batch_character(results)
+    recall = tables.minority_recall_by_round(results)
+    timing = tables.selection_time(results)
+    efficiency = tables.label_efficiency_table(results, baseline) if baseline_present else pd.DataFrame()
+    upsampling = tables.upsampling_at_final(results)
+    gains = tables.final_gains(results, baseline) if baseline_present else pd.DataFrame()
+    for name, table in (("table1_accuracy", accuracy), ("table3_batches", character),
+                        ("table4_minority_recall", recall), ("table6_selection_time", timing),
+                        ("label_efficiency", efficiency), ("upsampling", upsampling), ("gains", gains)):
+        if not table.empty:
+            table.to_csv(tables_dir / f"{name}.csv", index=False)
+
+    lines = _header(store, results, config, fractions, baseline)
+
+    lines += ["## Accuracy at fractions of the pool labeled (ALVIN Table 1)", "",
+              "Accuracy (%) mean ± std over seeds. Worst-group = the lowest per-group accuracy on the "
+              "group-balanced OOD test set.", ""]
+    for benchmark in benchmarks:
+        lines += [f"### {benchmark}", "", tables.accuracy_markdown(accuracy, benchmark)
+                  if benchmark in set(accuracy["benchmark"]) else "(no run reached a reported fraction)", ""]
+
+    lines += ["## Learning curves (Tamkin et al. Fig. 2)", ""]
+    for benchmark in benchmarks:
+        rows = results[results["benchmark_label"] == benchmark].assign(
+            strategy=lambda frame: frame["strategy_label"])
+        path = plots.plot_learning_curves(rows, figures_dir / f"learning_curves-{slug(benchmark)}.png",
+                                          title=benchmark)
+        lines += [f"![learning curves, {benchmark}](figures/{path.name})", ""]
+
+    if not efficiency.empty:
+        lines += [f"## Label efficiency against {baseline} (Tamkin et al. §5.1)", "",
+                  f"Labels {baseline} needs to reach its own final accuracy divided by the labels the strategy "
+                  "needs to reach it (mean curves over seeds, linear interpolation between rounds); "
+                  "in brackets: the strategy's labels vs the baseline's. \"not reached\" = the strategy's mean "
+                  "curve never reaches the baseline's final accuracy within the budget.", ""]
+        for benchmark in benchmarks:
+            if benchmark in set(efficiency["benchmark"]):
+                lines += [f"### {benchmark}", "", tables.label_efficiency_markdown(efficiency, benchmark), ""]
+
+    if not upsampling.empty:
+        lines += ["## Per-group upsampling at the end of the budget (Tamkin et al. Fig. 4)", "",
+                  "Acquired share of each (label / attribute) group over its share of the pool; > 1 = the "
+                  "strategy acquired the group more often than random sampling would in expectation.", ""]
+        for benchmark in benchmarks:
+            rows = upsampling[upsampling["benchmark"] == benchmark]
+            if rows.empty:
+                continue
+            path = plots.plot_upsampling(rows, figures_dir / f"upsampling-{slug(benchmark)}.png", title=benchmark)
+            lines += [f"### {benchmark}", "", tables.upsampling_markdown_table(upsampling, benchmark), "",
+                      f"![upsampling, {benchmark}](figures/{path.name})", ""]
+
+    if not character.empty:
+        lines += ["## What the batches are like (ALVIN Table 3)", "",
+                  "Unc. = mean predictive entropy (nats) of the batch under a model trained on the whole labeled "
+                  "pool; Div. = (mean over the unlabeled pool of the distance to the nearest batch member)^-1; "
+                  "Repr. = mean cosine similarity of each batch member to its 10 most similar unlabeled examples. "
+                  "Distances in the frozen encoder's feature space; each run's mean over its selections, then "
+                  "mean ± std over seeds.", ""]
+        for benchmark in benchmarks:
+            if benchmark in set(character["benchmark"]):
+                lines += [f"### {benchmark}", "", tables.batch_character_markdown(character, benchmark), ""]
+
+    if not recall.empty:
+        lines += ["## Minority inference from training dynamics (ALVIN Table 4)", "",
+                  "Recall (%) of the truly-minority labeled examples among those the strategy inferred as "
+                  "minority, at each round (columns: labels when the batch was chosen), mean ± std over seeds.", ""]
+        for benchmark in benchmarks:
+            if benchmark in set(recall["benchmark"]):
+                lines += [f"### {benchmark}", "", tables.minority_recall_markdown(recall, benchmark), ""]
+
+    if not timing.empty:
+        lines += ["## Selection wall time (ALVIN Table 6)", "",
+                  "Seconds to choose one batch (mean ± std over selections) on this machine's CPU; for ALVIN, "
+                  "split into anchor creation and example selection. Fit = training the head each round.", ""]
+        for benchmark in benchmarks:
+            if benchmark in set(timing["benchmark"]):
+                lines += [f"### {benchmark}", "", tables.selection_time_markdown(timing, benchmark), ""]
+
+    alvin_sections = []
+    for benchmark in benchmarks:
+        panels = tables.alvin_panels(results, benchmark)
+        if not panels:
+            continue
+        last = tables.final_rows(results[(results["benchmark_label"] == benchmark)
+                                         & (results["strategy"] == "entropy")])
+        reference = (pd.DataFrame([{"metric": m, "mean": float(last[m].mean())} for m in METRIC_LABELS])
+                     if not last.empty else None)
+        path = plots.plot_alvin_studies(panels, figures_dir / f"alvin_sweeps-{slug(benchmark)}.png", title=benchmark,
+                                        reference=reference)
+        for key, frame in panels.items():
+            frame.assign(benchmark=benchmark, panel=key).to_csv(
+                tables_dir / f"alvin_{key}-{slug(benchmark)}.csv", index=False)
+        alvin_sections += [f"### {benchmark}", "", _alvin_markdown(panels), "",
+                           f"![ALVIN sweeps, {benchmark}](figures/{path.name})", ""]
+    if alvin_sections:
+        lines += ["## ALVIN variants and hyper-parameters (ALVIN Fig. 2)", "",
+                  "Accuracy (%) at the end of the budget, mean ± std over seeds. Dashed lines: Uncertainty "
+                  "(entropy) when the study ran it.", ""] + alvin_sections
+
+    if not gains.empty:
+        path = plots.plot_gains_by_benchmark(gains, figures_dir / "gains_by_benchmark.png", baseline=baseline,
+                                             title=config.name if config else "")
+        lines += [f"## Gain over {baseline} by benchmark (Tamkin et al. Fig. 6 when the variants differ by encoder)",
+                  "", _gains_markdown(gains), "", f"![gains by benchmark](figures/{path.name})", ""]
+        for number, labels in enumerate(tables.rho_sweeps(results), start=1):
+            points = tables.gain_vs_rho(results, labels, baseline)
+            points.to_csv(tables_dir / f"gain_vs_rho-{number}.csv", index=False)
+            name = results.loc[results["benchmark_label"] == labels[0], "benchmark"].iloc[0]
+            path = plots.plot_gain_vs_rho(points, figures_dir / f"gain_vs_rho-{number}.png",
+                                          title=f"{name}: gain over {baseline} vs rho")
+            lines += [f"## Gain vs correlation strength rho (Tamkin et al. Fig. 8, 9): {name}", "",
+                      _rho_markdown(points), "", f"![gain vs rho](figures/{path.name})", ""]
+
+    report = run_dir / "report.md"
+    report.write_text("\n".join(lines))
+    return report
+
+
+def _header(store, results, config, fractions, baseline) -> list[str]:
+    runs = store.runs()
+    invocations = store.invocations()
+    machine_seconds = float(runs["seconds"].sum())
+    name = config.name if config is not None else store.meta().get("study", "study")
+    planned = len(config.runs()) if config is not None else len(runs)
+    lines = [f"# Study `{name}`", ""]
+    if config is not None and config.description:
+        lines += [config.description.strip(), ""]
+    lines += [
+        f"- Runs finished: {len(runs)} of {planned} planned; seeds {sorted(results['seed'].unique().tolist())}.",
+        f"- Machine time: {machine_seconds / 60:.1f} min summed over runs (mean {runs['seconds'].mean():.1f} s per "
+        f"run), over {len(invocations)} invocation(s) of `anchoral run`.",
+        f"- Benchmarks: {', '.join(dict.fromkeys(results['benchmark_label']))}; encoder(s): "
+        f"{', '.join(dict.fromkeys(results['encoder']))}.",
+        f"- Strategies: {', '.join(dict.fromkeys(results['strategy_label']))}; baseline: {baseline}.",
+        f"- Model: {', '.join(dict.fromkeys(results['model_label']))}; loop: `{results['loop_config'].iloc[0]}`.",
+        f"- Reported fractions of the pool: {', '.join(f'{100 * f:g}%' for f in fractions)}.",
+        "",
+    ]
+    if config is not None:
+        lines += [f"Config: `{CONFIG_NAME}` in this directory (loop: `{json.dumps(asdict(config.loop))}`).", ""]
+    return lines
+
+
+def _alvin_markdown(panels: dict[str, pd.DataFrame]) -> str:
+    names = {"variants": "variant", "alpha": "Beta (alpha, beta)", "k": "K"}
+    body = []
+    for key, frame in panels.items():
+        for x in dict.fromkeys(frame["x"]):
+            cells = [names[key], str(x)]
+            for metric in METRIC_LABELS:
+                cell = frame[(frame["x"] == x) & (frame["metric"] == metric)]
+                mean, std = cell["mean"].iloc[0], cell["std"].iloc[0]
+                cells.append(f"{100 * mean:.1f}" + ("" if np.isnan(std) else f" ± {100 * std:.1f}"))
+            body.append(cells)
+    return markdown_table(["panel", "setting"] + [METRIC_LABELS[m] for m in METRIC_LABELS], body)
+
+
+def _gains_markdown(gains: pd.DataFrame) -> str:
+    body = []
+    for (benchmark, strategy), rows in gains.groupby(["benchmark", "strategy"], sort=False):
+        cells = [benchmark, strategy]
+        for metric in METRIC_LABELS:
+            row = rows[rows["metric"] == metric]
+            cells.append("–" if row.empty else f"{100 * row['gain_mean'].iloc[0]:+.1f} ± {100 * row['gain_ci95'].iloc[0]:.1f}")
+        body.append(cells)
+    return markdown_table(["benchmark", "strategy"] + [f"{METRIC_LABELS[m]} gain (pts, 95% CI)" for m in METRIC_LABELS],
+                          body)
+
+
+def _rho_markdown(points: pd.DataFrame) -> str:
+    metrics = [m for m in (*METRIC_LABELS, "minority_upsampling") if m in set(points["metric"])]
+    body = []
+    for (rho, strategy), rows in points.groupby(["rho", "strategy"], sort=True):
+        cells = [f"{rho:g}", strategy]
+        for metric in metrics:
+            row = rows[rows["metric"] == metric]
+            if row.empty:
+                cells.append("–")
+            elif metric == "minority_upsampling":
+                cells.append(f"{row['gain_mean'].iloc[0]:.2f}")
+            else:
+                cells.append(f"{100 * row['gain_mean'].iloc[0]:+.1f} ± {100 * row['gain_ci95'].iloc[0]:.1f}")
+        body.append(cells)
+    header = ["rho", "strategy"] + [("minority upsampling" if m == "minority_upsampling"
+                                     else f"{METRIC_LABELS[m]} gain (pts)") for m in metrics]
+    return markdown_table(header, body)
