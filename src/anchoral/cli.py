@@ -127,9 +127,11 @@ def datasets_fetch(name: str = typer.Argument(..., help="Dataset name (see `anch
 
 
 def _register_subcommands() -> None:
-    """Commands that live next to the code they drive (labeling projects and the web app)."""
+    """Commands that live next to the code they drive (studies, labeling projects, the web app)."""
+    from anchoral.experiments.commands import register as register_study_commands
     from anchoral.store.commands import register as register_project_commands
 
+    register_study_commands(app)
     register_project_commands(app)
 
 
