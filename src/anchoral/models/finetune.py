@@ -38,8 +38,8 @@ sentences that pads 1.27x the real tokens instead of 1.9x for fully random batch
 while batch composition still changes every epoch (grouping all examples would fix it)."""
 CPU_THREADS = 1
 """Intra-op threads on CPU unless ``num_threads`` says otherwise. Measured on the 2-core
-build machine with other jobs running: a MiniLM training step (16 sentences) took 1.1-1.7 s
-on one thread and 5-7 s on two, because the second thread waits on a busy core."""
+build machine with other jobs running: a MiniLM training step (16 sentences) took 1.1-1.9 s
+on one thread and 3.5-8.3 s on two (seven probes each), because the second thread waits on a busy core."""
 
 
 def check_texts(texts, name: str = "texts") -> list[str]:
