@@ -10,6 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 from anchoral.errors import AnchoralError, ValidationError
+from anchoral.validation import parse_key_values
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Active learning with pretrained models that stops them learning shortcuts.")
@@ -34,24 +35,6 @@ def _fraction_or_count(value: str, name: str) -> int | float:
         raise ValidationError(f"{name} must be a count (e.g. 500) or a fraction of the pool (e.g. 0.1); got {value!r}")
 
 
-def _parse_params(pairs: list[str]) -> dict:
-    """KEY=VALUE strings -> dict, values read as int, then float, else kept as text."""
-    parsed = {}
-    for pair in pairs:
-        key, separator, raw = pair.partition("=")
-        if not separator or not key.strip():
-            raise ValidationError(f"--param expects KEY=VALUE; got {pair!r}")
-        value: int | float | str = raw.strip()
-        for cast in (int, float):
-            try:
-                value = cast(raw)
-                break
-            except ValueError:
-                continue
-        parsed[key.strip()] = value
-    return parsed
-
-
 @app.command()
 def demo(
     benchmark: str = typer.Option("vader-shortcut", help="Benchmark name (see `anchoral benchmarks`)."),
@@ -70,7 +53,7 @@ def demo(
     from anchoral.loop import LoopConfig
 
     benchmark_params = {k: v for k, v in {"pool_size": pool_size, "rho": rho}.items() if v is not None}
-    benchmark_params.update(_parse_params(param))
+    benchmark_params.update(parse_key_values(param))
     config = DemoConfig(
         benchmark=benchmark,
         benchmark_params=benchmark_params,

@@ -60,3 +60,26 @@ def check_fraction(value, name: str, *, inclusive_zero: bool = False) -> float:
         bound = "[0, 1]" if inclusive_zero else "(0, 1]"
         raise ValidationError(f"{name} must be in {bound}; got {value}")
     return value
+
+
+def parse_key_values(pairs, option: str = "--param") -> dict:
+    """``["k=v", ...]`` from the command line as a dict; values read as int, then float,
+    then true/false, else kept as text. A malformed pair is a ValidationError naming ``option``."""
+    parsed: dict = {}
+    for pair in pairs or []:
+        key, separator, raw = pair.partition("=")
+        if not separator or not key.strip():
+            raise ValidationError(f"{option} expects KEY=VALUE; got {pair!r}")
+        text = raw.strip()
+        value: int | float | bool | str = text
+        if text.lower() in ("true", "false"):
+            value = text.lower() == "true"
+        else:
+            for cast in (int, float):
+                try:
+                    value = cast(text)
+                    break
+                except ValueError:
+                    continue
+        parsed[key.strip()] = value
+    return parsed

@@ -109,7 +109,8 @@ def test_mean_pooling_gives_a_different_representation(sentences, fitted):
 
 
 @pytest.mark.real_data
-@pytest.mark.parametrize("strategy", ["alvin", "badge"])
+@pytest.mark.parametrize("strategy", ["alvin", "badge", "entropy", "least-confidence", "margin", "cal", "alfamix",
+                                      "bert-km", "coreset", "random"])
 def test_strategies_select_from_the_fine_tuned_model(sentences, fitted, strategy):
     texts, labels = sentences
     model, report = fitted  # (a refit on the same data in between gives the same model)
@@ -126,7 +127,27 @@ def test_strategies_select_from_the_fine_tuned_model(sentences, fitted, strategy
     selection = make_strategy(strategy).select(state, 8, np.random.default_rng(0))
     assert selection.indices.size == 8 and np.unique(selection.indices).size == 8
     assert selection.indices.min() >= N_TRAIN  # only unlabeled pool examples
-    assert state.pool_embeddings.shape == (len(texts), model.hidden_size)
+    if strategy in ("alvin", "badge", "cal", "alfamix", "coreset"):  # the ones that read f_enc
+        assert state.pool_embeddings.shape == (len(texts), model.hidden_size)
+    if strategy == "alfamix":  # gradients through the fine-tuned classification head, not finite differences
+        assert selection.diagnostics["gradient"] == "autograd"
+
+
+def test_use_device_routes_auto_models_and_refuses_a_missing_gpu(monkeypatch):
+    from anchoral.models import use_device
+    from anchoral.models.finetune import DEVICE_ENV
+
+    monkeypatch.setenv(DEVICE_ENV, "auto")  # undone after the test, with what use_device sets
+    use_device("cpu")
+    assert FineTunedTransformer(2).device == torch.device("cpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(ValidationError, match="no CUDA GPU"):
+            use_device("cuda")
+        monkeypatch.setenv(DEVICE_ENV, "cuda")
+        with pytest.raises(ValidationError, match="no CUDA GPU"):
+            FineTunedTransformer(2)
+    with pytest.raises(ValidationError, match="device must be"):
+        use_device("tpu")
 
 
 @pytest.mark.real_data

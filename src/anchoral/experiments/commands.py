@@ -22,11 +22,18 @@ def run(
                                        help="Run directory (default: runs/<study name>). Rerun to resume."),
     make_report: bool = typer.Option(True, "--report/--no-report", help="Write the report when every run is done."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show the progress bar."),
+    device: Optional[str] = typer.Option(
+        None, "--device",
+        help="Device of models left at device='auto' (model = \"finetune\"): cpu, cuda or cuda:N. Not part of a run's identity: "
+             "a resumed study may continue on another device."),
 ):
     """Run a study's grid of runs; resumable: a rerun skips the runs already stored."""
     from anchoral.experiments.config import load_config
     from anchoral.experiments.runner import run_study
     from anchoral.experiments.study_report import write_study_report
+    from anchoral.models import use_device
+
+    use_device(device)
 
     console = Console()
     study = load_config(config)

@@ -24,4 +24,19 @@ def make_model(name: str, n_classes: int, *, seed: int = 0, **params):
         raise ValidationError(f"invalid parameters for model {name!r}: {exc}") from exc
 
 
-__all__ = ["FineTunedTransformer", "FitReport", "MLPHead", "MODELS", "Model", "STOP_EPOCH_CAP", "STOP_LOSS_RATIO", "make_model"]
+def use_device(device: str | None) -> None:
+    """Make ``device`` (``"cpu"``, ``"cuda"``, ``"cuda:1"`` or ``"auto"``) the device of every
+    model built with ``device="auto"`` (the default) in this process and the worker processes
+    it starts, by setting ``$ANCHORAL_DEVICE``; ``None`` leaves the setting alone. Checked
+    first: naming CUDA on a machine without a GPU is a ValidationError."""
+    import os
+
+    from anchoral.models.finetune import DEVICE_ENV, resolve_device
+
+    if device is None:
+        return
+    resolve_device(device)
+    os.environ[DEVICE_ENV] = device
+
+
+__all__ = ["FineTunedTransformer", "FitReport", "MLPHead", "MODELS", "Model", "STOP_EPOCH_CAP", "STOP_LOSS_RATIO", "make_model", "use_device"]

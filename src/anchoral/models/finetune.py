@@ -63,11 +63,18 @@ def check_texts(texts, name: str = "texts") -> list[str]:
     return items
 
 
+DEVICE_ENV = "ANCHORAL_DEVICE"
+
+
 def resolve_device(device: str) -> torch.device:
-    """``"auto"`` -> CUDA when available, else CPU; otherwise the named device, checked."""
+    """``"auto"`` -> the device named by ``$ANCHORAL_DEVICE`` (what ``--device`` sets) if
+    set, else CUDA when available, else CPU; otherwise the named device, checked."""
     if not isinstance(device, str):
         raise ValidationError(f"device must be 'auto', 'cpu' or 'cuda[:index]'; got {device!r}")
     if device == "auto":
+        chosen = os.environ.get(DEVICE_ENV, "").strip()
+        if chosen and chosen != "auto":
+            return resolve_device(chosen)
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     try:
         chosen = torch.device(device)

@@ -25,6 +25,7 @@ from rich.progress import (
 from rich.table import Table
 
 from anchoral.errors import ValidationError
+from anchoral.validation import parse_key_values
 from anchoral.store.database import ProjectError
 from anchoral.store.project import Project
 
@@ -68,24 +69,6 @@ def progress_reporter(enabled: bool):
         yield report
 
 
-def _key_values(pairs: list[str]) -> dict:
-    """KEY=VALUE strings as a dict; values read as int, then float, else kept as text."""
-    parsed: dict = {}
-    for pair in pairs:
-        key, separator, raw = pair.partition("=")
-        if not separator or not key.strip():
-            raise ValidationError(f"--param expects KEY=VALUE; got {pair!r}")
-        value: int | float | str = raw.strip()
-        for cast in (int, float):
-            try:
-                value = cast(raw)
-                break
-            except ValueError:
-                continue
-        parsed[key.strip()] = value
-    return parsed
-
-
 def _split_labels(value: str) -> list[str]:
     return [part.strip() for part in value.split(",")]
 
@@ -107,6 +90,8 @@ def init(
     strategy: str = typer.Option("alvin", "--strategy", help="Query strategy of every round (see `anchoral strategies`)."),
     batch_size: int = typer.Option(50, "--batch-size", help="Items per batch."),
     seed: int = typer.Option(0, "--seed", help="Seed of the model's initial weights and of the selection."),
+    model: str = typer.Option("mlp", "--model", help="Model trained each round: mlp (a head over frozen MiniLM features, fast) or finetune (the whole transformer; see docs/finetune.md)."),
+    model_param: list[str] = typer.Option([], "--model-param", help="Model parameter KEY=VALUE (repeatable), e.g. max_epochs=10."),
 ):
     """Create a labeling project from a table of texts (checked completely before anything is written)."""
     from anchoral.store.create import DataSpec, init_project
@@ -115,13 +100,14 @@ def init(
     created = init_project(
         project, spec, _split_labels(labels), heldout=heldout, heldout_label_column=heldout_label_column,
         strategy=strategy, batch_size=batch_size, seed=seed,
+        model=model, model_params=parse_key_values(model_param, "--model-param"),
     )
     with created:
         counts = created.label_counts()
         held = created.heldout()
         console.print(
             f"Created project [bold]{project}[/bold]: {created.pool_size} items, {sum(counts.values())} labeled "
-            f"({_counts(counts)}); strategy {strategy}, batch size {batch_size}"
+            f"({_counts(counts)}); strategy {strategy}, batch size {batch_size}, model {model}"
             + (f"; held-out set of {len(held[0])}" if held else "")
         )
     console.print(f"Next: [bold]anchoral query {project}[/bold] selects the first batch.")
@@ -133,12 +119,15 @@ def query(
     n: int | None = typer.Option(None, "--n", help="Batch size for this round (default: the project's)."),
     param: list[str] = typer.Option([], "--param", "-p", help="Strategy parameter KEY=VALUE (repeatable)."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show progress bars."),
+    device: str | None = typer.Option(None, "--device", help="Device of a fine-tuned model: cpu, cuda or cuda:N (default: CUDA when available)."),
 ):
     """Train on the current labels, select the next batch and record the round."""
+    from anchoral.models import use_device
     from anchoral.store.rounds import run_round
 
+    use_device(device)
     with open_project(project) as opened, progress_reporter(progress) as report:
-        result = run_round(opened, strategy=strategy, n=n, params=_key_values(param), progress=report)
+        result = run_round(opened, strategy=strategy, n=n, params=parse_key_values(param), progress=report)
     if result.fallback:
         notes.print(f"[yellow]note:[/yellow] {result.fallback}")
     trained = result.metrics.get("fit")
@@ -187,11 +176,14 @@ def export(
     predictions: bool = typer.Option(False, "--predictions", help="csv/jsonl: add the predictions of a model trained on the current labels."),
     round_number: int | None = typer.Option(None, "--round", help="label-studio: the round whose batch to export (default: the latest)."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show progress bars (only when writing to a file)."),
+    device: str | None = typer.Option(None, "--device", help="Device of a fine-tuned model: cpu, cuda or cuda:N (default: CUDA when available)."),
 ):
     """Write the labels (and predictions) of the whole pool, or a batch as Label Studio tasks."""
+    from anchoral.models import use_device
     from anchoral.store import exchange, labelstudio
     from anchoral.store.rounds import pool_probabilities
 
+    use_device(device)
     if export_format not in (*exchange.EXPORT_FORMATS, "label-studio"):
         raise ValidationError(f"unknown export format {export_format!r}; expected one of: csv, jsonl, label-studio")
     with open_project(project) as opened:
@@ -268,10 +260,14 @@ def serve(
     port: int = typer.Option(8765, "--port", help="Port to listen on."),
     token: str | None = typer.Option(None, "--token", help="Access token (default: a random one, printed)."),
     lease_minutes: float = typer.Option(10.0, "--lease-minutes", help="How long an item shown to one annotator is reserved for them."),
+    device: str | None = typer.Option(None, "--device", help="Device of a fine-tuned model: cpu, cuda or cuda:N (default: CUDA when available)."),
 ):
     """Serve the annotation web app for the project."""
     import uvicorn
 
+    from anchoral.models import use_device
+
+    use_device(device)
     from anchoral.serve.app import create_app, new_token
 
     Project.open(project).close()  # a clear error now rather than on the first request

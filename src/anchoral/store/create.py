@@ -59,6 +59,15 @@ def _check_strategy(name: str) -> str:
     return name
 
 
+def _check_model(name: str, params: dict | None, n_classes: int) -> dict:
+    """Build the model once (cheap: weights load lazily) so a bad name or parameter fails before anything is written."""
+    from anchoral.models import make_model
+
+    params = dict(params or {})
+    make_model(name, n_classes, seed=0, **params)
+    return params
+
+
 def init_project(
     directory: str | Path,
     data: DataSpec,
@@ -69,6 +78,8 @@ def init_project(
     strategy: str = DEFAULT_STRATEGY,
     batch_size: int = DEFAULT_BATCH_SIZE,
     seed: int = 0,
+    model: str = "mlp",
+    model_params: dict | None = None,
 ) -> Project:
     """Create a project in ``directory`` from ``data`` and return it open.
 
@@ -77,11 +88,13 @@ def init_project(
     initial labels (source "init", annotator "file:<name>"). ``heldout`` is an optional labeled file with
     the same text column, used only to measure the model (the learning curve); its
     labels are read from ``heldout_label_column`` (default: the data's label column,
-    else "label").
+    else "label"). ``model`` and ``model_params`` choose the model trained each round
+    (``"mlp"``: a head over frozen MiniLM features; ``"finetune"``: the whole transformer).
     """
     directory = Path(directory)
     labels = check_label_set(labels)
     strategy = _check_strategy(strategy)
+    model_params = _check_model(model, model_params, len(labels))
     batch_size = check_positive_int(batch_size, "batch_size")
     if directory.exists() and not directory.is_dir():
         raise ProjectError(f"{directory} exists and is a file; choose a directory for the project")
@@ -120,7 +133,8 @@ def init_project(
         "strategy": strategy,
         "batch_size": batch_size,
         "seed": int(seed),
-        "model": "mlp",
+        "model": model,
+        "model_params": model_params,
         "encoder": "minilm",
         "created_at": utc_now(),
         "created_by": f"anchoral {__version__}",

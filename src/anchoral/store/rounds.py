@@ -86,19 +86,33 @@ class FittedModel:
     seconds: float
 
 
-def fit_current_labels(project: Project, features: np.ndarray) -> FittedModel:
-    """Train the MLP head on every current label; ProjectError naming what is missing if it cannot."""
+def fit_current_labels(project: Project, features: np.ndarray, texts: list[str] | None = None) -> FittedModel:
+    """Train the project's model on every current label; ProjectError naming what is missing if it cannot."""
     problem = coverage_problem(project.label_counts())
     if problem:
         raise ProjectError(f"cannot train a model yet: {problem}; label more items first")
     positions, classes, _ = project.current_labels()
-    return _fit(project, features, positions, classes)
+    return _fit(project, features, positions, classes, texts)
 
 
-def _fit(project: Project, features, positions, classes) -> FittedModel:
+def make_project_model(project: Project):
+    """The model named in the project's settings (``mlp`` for projects made before models were selectable)."""
+    return make_model(project.settings.get("model", "mlp"), project.n_classes,
+                      seed=int(project.settings.get("seed", 0)), **(project.settings.get("model_params") or {}))
+
+
+def takes_texts(model) -> bool:
+    return getattr(model, "input_kind", "features") == "texts"
+
+
+def _fit(project: Project, features, positions, classes, texts: list[str] | None = None) -> FittedModel:
     started = time.perf_counter()
-    model = make_model(project.settings.get("model", "mlp"), project.n_classes, seed=int(project.settings.get("seed", 0)))
-    report = model.fit(np.asarray(features[positions]), classes)
+    model = make_project_model(project)
+    if takes_texts(model):
+        texts = project.texts() if texts is None else texts
+        report = model.fit([texts[int(p)] for p in positions], classes)
+    else:
+        report = model.fit(np.asarray(features[positions]), classes)
     return FittedModel(model, report, time.perf_counter() - started)
 
 
@@ -148,7 +162,8 @@ def run_round(
     round_number = (latest.round if latest else 0) + 1
     rng = np.random.default_rng([seed, round_number])
 
-    features = embed(project.texts(), encoder, progress)
+    texts = project.texts()
+    features = embed(texts, encoder, progress)
     timings = {"embed_seconds": time.perf_counter() - started}
     counts = {name: int((classes == c).sum()) for c, name in enumerate(project.labels)}
     metrics: dict = {"n_labeled": int(positions.size), "label_counts": counts}
@@ -161,7 +176,7 @@ def run_round(
         metrics["fallback"] = fallback
     else:
         fallback, used = None, strategy
-        fitted = _fit_and_measure(project, features, positions, classes, encoder, progress, metrics)
+        fitted = _fit_and_measure(project, features, positions, classes, encoder, progress, metrics, texts)
         progress(f"selecting with {strategy}", 0, 1)
         select_started = time.perf_counter()
         state = RoundState(
@@ -171,6 +186,7 @@ def run_round(
             model=fitted.model,
             fit_report=fitted.fit_report,
             n_classes=project.n_classes,
+            inputs=texts if takes_texts(fitted.model) else None,
         )
         selection = chosen.select(state, n, rng)
         progress(f"selecting with {strategy}", 1, 1)
@@ -206,18 +222,21 @@ def run_round(
     )
 
 
-def _fit_and_measure(project, features, positions, classes, encoder, progress, metrics) -> FittedModel:
+def _fit_and_measure(project, features, positions, classes, encoder, progress, metrics, texts=None) -> FittedModel:
     """Train on the labels; add the fit and (with a held-out set) its accuracy to ``metrics``."""
     progress("training the model", 0, 1)
-    fitted = _fit(project, features, positions, classes)
+    fitted = _fit(project, features, positions, classes, texts)
     progress("training the model", 1, 1)
     report = fitted.fit_report
     metrics["fit"] = {"epochs": report.epochs, "stop_reason": report.stop_reason, "final_loss": float(report.final_loss)}
     heldout = project.heldout()
     if heldout is not None:
-        texts, truth = heldout
-        held_features = embed(texts, encoder, progress, stage="embedding the held-out set")
-        predicted = fitted.model.predict_proba(np.asarray(held_features)).argmax(axis=1)
+        held_texts, truth = heldout
+        if takes_texts(fitted.model):
+            held_inputs = list(held_texts)
+        else:
+            held_inputs = np.asarray(embed(held_texts, encoder, progress, stage="embedding the held-out set"))
+        predicted = fitted.model.predict_proba(held_inputs).argmax(axis=1)
         metrics["heldout"] = {"accuracy": float((predicted == truth).mean()), "n": int(truth.size)}
     return fitted
 
@@ -245,8 +264,9 @@ def cold_start_batch(features: np.ndarray, unlabeled: np.ndarray, n: int, rng: n
 
 def pool_probabilities(project: Project, *, encoder: Encoder | None = None, progress: Progress = _silent) -> np.ndarray:
     """Class probabilities for every pool item from a model trained on the current labels."""
-    features = embed(project.texts(), encoder, progress)
+    texts = project.texts()
+    features = embed(texts, encoder, progress)
     progress("training the model", 0, 1)
-    fitted = fit_current_labels(project, features)
+    fitted = fit_current_labels(project, features, texts)
     progress("training the model", 1, 1)
-    return fitted.model.predict_proba(np.asarray(features))
+    return fitted.model.predict_proba(texts if takes_texts(fitted.model) else np.asarray(features))

@@ -46,6 +46,7 @@ import torch
 
 from anchoral.errors import ValidationError
 from anchoral.models.mlp import MLPHead
+from anchoral.models.finetune import FineTunedTransformer
 from anchoral.strategies.base import RoundState, Selection, Strategy
 from anchoral.strategies.bertkm import check_minibatch_above, fit_kmeans, l2_normalise
 from anchoral.validation import check_positive_int
@@ -59,6 +60,8 @@ def _torch_classifier_layer(model):
     """The torch module mapping representations to logits, if the model exposes one."""
     if isinstance(model, MLPHead) and model.network_ is not None:
         return model.network_[2]
+    if isinstance(model, FineTunedTransformer) and model.classifier_ is not None:
+        return model.classifier_
     return None
 
 
@@ -66,7 +69,7 @@ def cross_entropy_gradient(model, embeddings: np.ndarray, targets: np.ndarray) -
     """d CE(f_cls(z), y) / dz for every row z of ``embeddings`` with target ``y``, shape (N, d).
 
     Uses torch autograd through the model's classifier layer when one is known (an
-    ``MLPHead``); otherwise central finite differences of -log p_y from the model's
+    ``MLPHead``'s last layer, a ``FineTunedTransformer``'s classification head); otherwise central finite differences of -log p_y from the model's
     ``proba_from_embedding``, with step 1e-3 * max(1, mean |z|).
     """
     embeddings = np.asarray(embeddings, dtype=np.float32)
@@ -76,10 +79,12 @@ def cross_entropy_gradient(model, embeddings: np.ndarray, targets: np.ndarray) -
     for start in range(0, embeddings.shape[0], BLOCK_ROWS):
         block = slice(start, start + BLOCK_ROWS)
         if layer is not None:
-            z = torch.from_numpy(embeddings[block].copy()).requires_grad_(True)
-            loss = torch.nn.functional.cross_entropy(layer(z), torch.from_numpy(targets[block]), reduction="sum")
+            device = next(layer.parameters()).device
+            z = torch.from_numpy(embeddings[block].copy()).to(device).requires_grad_(True)
+            logits = layer(z).float()
+            loss = torch.nn.functional.cross_entropy(logits, torch.from_numpy(targets[block]).to(device), reduction="sum")
             (gradient,) = torch.autograd.grad(loss, z)
-            gradients[block] = gradient.numpy()
+            gradients[block] = gradient.cpu().numpy()
         else:
             gradients[block] = _finite_difference_gradient(model, embeddings[block], targets[block])
     return gradients
