@@ -1,9 +1,17 @@
-"""Exact k-nearest-neighbour search as blocked float32 GEMM + argpartition.
+"""Exact k-nearest-neighbour search: tiled float32 GEMM with a running top-k.
 
-Squared Euclidean distances come from ||q||^2 - 2 q.x + ||x||^2, one block of
-queries at a time, so memory stays at ``block_rows x n_database`` floats whatever
-the number of queries. On one CPU this beats ``faiss.IndexFlatL2`` for the
-few-thousand-query searches the strategies make (DESIGN.md, Real components).
+Squared Euclidean distances come from ||q||^2 - 2 q.x + ||x||^2. The database is
+walked in blocks of rows (gathered from ``rows`` when only part of it is searched, so
+the caller never copies a subset of a large, possibly memory-mapped pool) and the
+queries in blocks, so memory stays at one ``query block x database block`` tile of
+floats plus one gathered database block, whatever N is.
+
+The top-k is kept incrementally: the first block's k best per query come from an
+``argpartition``; for every later block only the entries under the query's current
+k-th best distance are merged (after a few blocks that is a handful per query), so
+selection costs one comparison per distance instead of a partition of every row.
+On one CPU this beats ``faiss.IndexFlatL2`` for the few-thousand-query searches the
+strategies make (DESIGN.md, Real components; ``benchmarks/knn_speed.py`` measures it).
 """
 
 from __future__ import annotations
@@ -14,43 +22,103 @@ from anchoral.errors import ValidationError
 from anchoral.validation import check_features
 
 DEFAULT_BLOCK_BYTES = 256 * 2**20
+DATABASE_BLOCK_ROWS = 8192
+MAX_QUERY_BLOCK_ROWS = 4096
 
 
-def _block_rows(n_database: int, block_bytes: int) -> int:
-    return max(1, min(4096, block_bytes // max(1, 4 * n_database)))
-
-
-def exact_knn(queries, database, k: int, *, block_bytes: int = DEFAULT_BLOCK_BYTES) -> tuple[np.ndarray, np.ndarray]:
-    """The ``k`` nearest rows of ``database`` for every row of ``queries``.
-
-    Returns ``(squared_distances, indices)``, both of shape (n_queries, k), nearest
-    first. Distances are clipped at 0 (the expansion can go slightly negative in float32).
-    """
+def check_search(queries, database, k, rows) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, int]:
+    """Validate a search; return (queries, database, rows, n_searched) with float32 2-D arrays."""
     queries = check_features(queries, "queries")
-    database = check_features(database, "database")
+    database = _check_database(database)
     if queries.shape[1] != database.shape[1]:
         raise ValidationError(
             f"queries have {queries.shape[1]} columns but the database has {database.shape[1]}; they must match"
         )
-    n_database = database.shape[0]
-    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 0 < k <= n_database:
-        raise ValidationError(f"k must be an integer in [1, {n_database}] (the database size); got {k!r}")
-    database_norms = np.einsum("ij,ij->i", database, database)
-    rows = _block_rows(n_database, block_bytes)
+    if rows is not None:
+        rows = np.asarray(rows)
+        if rows.ndim != 1 or (rows.size and not np.issubdtype(rows.dtype, np.integer)):
+            raise ValidationError(f"rows must be a 1-D array of database row indices; got shape {rows.shape}, dtype {rows.dtype}")
+        rows = rows.astype(np.int64, copy=False)
+        if rows.size and (rows.min() < 0 or rows.max() >= database.shape[0]):
+            raise ValidationError(f"rows must index the database's {database.shape[0]} rows; got values in "
+                                  f"[{rows.min()}, {rows.max()}]")
+    n_searched = database.shape[0] if rows is None else rows.size
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 0 < k <= n_searched:
+        raise ValidationError(f"k must be an integer in [1, {n_searched}] (the number of rows searched); got {k!r}")
+    return queries, database, rows, n_searched
+
+
+def _check_database(database) -> np.ndarray:
+    """Like ``check_features`` but without reading a float32 (possibly memory-mapped) array through."""
+    if isinstance(database, np.ndarray) and database.dtype == np.float32 and database.ndim == 2:
+        if database.shape[0] == 0 or database.shape[1] == 0:
+            raise ValidationError(f"database must be non-empty; got shape {database.shape}")
+        return database
+    return check_features(database, "database")
+
+
+def exact_knn(queries, database, k: int, *, rows=None, block_bytes: int = DEFAULT_BLOCK_BYTES,
+              database_block_rows: int = DATABASE_BLOCK_ROWS) -> tuple[np.ndarray, np.ndarray]:
+    """The ``k`` nearest rows of ``database`` (or of ``database[rows]``) for every query.
+
+    Returns ``(squared_distances, indices)``, both (n_queries, k), nearest first (equal
+    distances by lower index). With ``rows`` the indices are positions in ``rows``, as if the search had
+    been over ``database[rows]``. Distances are clipped at 0 (the expansion can go slightly
+    negative in float32).
+    """
+    queries, database, rows, n_searched = check_search(queries, database, k, rows)
+    database_rows = min(database_block_rows, n_searched)
+    query_rows = max(1, min(MAX_QUERY_BLOCK_ROWS, block_bytes // (4 * database_rows)))
     distances = np.empty((queries.shape[0], k), dtype=np.float32)
     indices = np.empty((queries.shape[0], k), dtype=np.int64)
-    for start in range(0, queries.shape[0], rows):
-        block = queries[start : start + rows]
-        squared = block @ database.T
-        squared *= -2
-        squared += database_norms
-        squared += np.einsum("ij,ij->i", block, block)[:, None]
-        if k < n_database:
-            nearest = np.argpartition(squared, k - 1, axis=1)[:, :k]
-        else:
-            nearest = np.broadcast_to(np.arange(n_database), squared.shape).copy()
-        nearest_distances = np.take_along_axis(squared, nearest, axis=1)
-        order = np.argsort(nearest_distances, axis=1, kind="stable")
-        indices[start : start + rows] = np.take_along_axis(nearest, order, axis=1)
-        distances[start : start + rows] = np.maximum(np.take_along_axis(nearest_distances, order, axis=1), 0)
+    blocks = [(start, min(start + database_rows, n_searched)) for start in range(0, n_searched, database_rows)]
+    for start in range(0, queries.shape[0], query_rows):
+        block = queries[start : start + query_rows]
+        best, best_index = _block_top_k(block * np.float32(-2), database, rows, blocks, k)
+        best += np.einsum("ij,ij->i", block, block)[:, None]
+        order = np.lexsort((best_index, best), axis=1)
+        indices[start : start + query_rows] = np.take_along_axis(best_index, order, axis=1)
+        distances[start : start + query_rows] = np.maximum(np.take_along_axis(best, order, axis=1), 0)
     return distances, indices
+
+
+def _gather(database: np.ndarray, rows: np.ndarray | None, start: int, stop: int) -> np.ndarray:
+    chunk = database[start:stop] if rows is None else database[rows[start:stop]]
+    return np.ascontiguousarray(chunk, dtype=np.float32)
+
+
+def _block_top_k(scaled_queries: np.ndarray, database, rows, blocks, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """k smallest of ``||x||^2 - 2 q.x`` per query over every database block (unsorted)."""
+    n = scaled_queries.shape[0]
+    best = np.full((n, k), np.inf, dtype=np.float32)
+    best_index = np.full((n, k), -1, dtype=np.int64)
+    threshold = np.full(n, np.inf, dtype=np.float32)
+    for number, (start, stop) in enumerate(blocks):
+        chunk = _gather(database, rows, start, stop)
+        partial = scaled_queries @ chunk.T
+        partial += np.einsum("ij,ij->i", chunk, chunk)[None, :]
+        if number == 0 and partial.shape[1] >= k:  # the usual start: the first block alone fills the top-k
+            nearest = np.argpartition(partial, k - 1, axis=1)[:, :k] if partial.shape[1] > k else \
+                np.broadcast_to(np.arange(k), (n, k)).copy()
+            best = np.take_along_axis(partial, nearest, axis=1)
+            best_index = nearest + start
+            threshold = best.max(axis=1)
+            continue
+        hit_rows, hit_cols = np.nonzero(partial < threshold[:, None])
+        if hit_rows.size:
+            _merge(best, best_index, threshold, hit_rows, partial[hit_rows, hit_cols], hit_cols + start, k)
+    return best, best_index
+
+
+def _merge(best, best_index, threshold, hit_rows, hit_values, hit_indices, k: int) -> None:
+    """Fold new candidates (sorted by row, as ``np.nonzero`` returns them) into each row's top-k, in place."""
+    touched = np.unique(hit_rows)
+    all_rows = np.concatenate([np.repeat(touched, k), hit_rows])
+    all_values = np.concatenate([best[touched].ravel(), hit_values])
+    all_indices = np.concatenate([best_index[touched].ravel(), hit_indices])
+    order = np.lexsort((all_indices, all_values, all_rows))
+    first = np.searchsorted(all_rows[order], touched)
+    take = order[(first[:, None] + np.arange(k)).ravel()]
+    best[touched] = all_values[take].reshape(-1, k)
+    best_index[touched] = all_indices[take].reshape(-1, k)
+    threshold[touched] = best[touched].max(axis=1)

@@ -306,7 +306,7 @@ class ALVIN(Strategy):
             candidates = np.empty(0, dtype=np.int64)
             chosen = top_k_random_ties(unlabeled_entropy, n, rng)
         else:
-            _, neighbours = knn(anchors, embeddings[unlabeled], min(self.k_neighbors, unlabeled.size))
+            _, neighbours = knn(anchors, embeddings, min(self.k_neighbors, unlabeled.size), rows=unlabeled)
             candidates = np.unique(neighbours)
             chosen = self._choose(candidates, embeddings[unlabeled[candidates]], unlabeled_entropy, n, rng, fallbacks)
         selected = time.perf_counter()
