@@ -20,6 +20,7 @@ from typing import Callable, Protocol
 import numpy as np
 
 from anchoral.errors import ValidationError
+from anchoral.execution import Executor
 from anchoral.models.base import FitReport, Model
 from anchoral.strategies.base import RoundState, Strategy
 from anchoral.validation import check_features, check_labels, check_positive_int
@@ -132,14 +133,22 @@ class LoopConfig:
 
 
 class ActiveLearningLoop:
-    """Runs rounds of fit -> evaluate -> select -> label until the budget is spent."""
+    """Runs rounds of fit -> evaluate -> select -> label until the budget is spent.
 
-    def __init__(self, strategy: Strategy, model: Model, config: LoopConfig = LoopConfig()):
+    ``executor`` (``anchoral.execution``), if given, is where each round's pool-wide
+    prediction and search run (it goes into every RoundState); ``None`` = this process.
+    """
+
+    def __init__(self, strategy: Strategy, model: Model, config: LoopConfig = LoopConfig(), *,
+                 executor: Executor | None = None):
         if not isinstance(strategy, Strategy):
             raise ValidationError(f"strategy must be a Strategy; got {type(strategy).__name__}")
+        if executor is not None and not isinstance(executor, Executor):
+            raise ValidationError(f"executor must be an anchoral.execution.Executor or None; got {type(executor).__name__}")
         self.strategy = strategy
         self.model = model
         self.config = config
+        self.executor = executor
 
     def seed_size(self, pool_size: int) -> int:
         """Size of the stratified seed set: the configured size, at least min_seed_per_class per class."""
@@ -214,6 +223,7 @@ class ActiveLearningLoop:
                     model=self.model,
                     fit_report=fit_report,
                     n_classes=self.model.n_classes,
+                    executor=self.executor,
                 )
                 started = time.perf_counter()
                 selection = self.strategy.select(state, schedule[round_number + 1] - size, rng)

@@ -10,7 +10,9 @@ from tests.strategies.helpers import state_with_probabilities
 
 def test_round_state_carries_only_what_a_deployment_has():
     fields = {field.name for field in dataclasses.fields(RoundState)}
-    assert fields == {"features", "labeled_indices", "labeled_labels", "model", "fit_report", "n_classes", "inputs"}
+    # executor says where pool-wide work runs, not what is known about the pool
+    assert fields == {"features", "labeled_indices", "labeled_labels", "model", "fit_report", "n_classes", "inputs",
+                      "executor"}
 
 
 def test_round_state_rejects_labels_that_do_not_match_the_labeled_indices():

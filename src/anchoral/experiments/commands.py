@@ -26,6 +26,16 @@ def run(
         None, "--device",
         help="Device of models left at device='auto' (model = \"finetune\"): cpu, cuda or cuda:N. Not part of a run's identity: "
              "a resumed study may continue on another device."),
+    executor: Optional[str] = typer.Option(
+        None, "--executor",
+        help="Where pool encoding, prediction and search run: local (this process) or ray. Overrides the config's "
+             "execution backend; results are the same either way (docs/scale.md)."),
+    ray_address: Optional[str] = typer.Option(
+        None, "--ray-address",
+        help="With --executor ray: an existing cluster ('auto', 'HOST:6379' or 'ray://HOST:10001'); "
+             "default: start a local Ray instance."),
+    ray_num_cpus: Optional[int] = typer.Option(
+        None, "--ray-num-cpus", min=1, help="With --executor ray and no address: CPUs of the local Ray instance."),
 ):
     """Run a study's grid of runs; resumable: a rerun skips the runs already stored."""
     from anchoral.experiments.config import load_config
@@ -37,6 +47,7 @@ def run(
 
     console = Console()
     study = load_config(config)
+    study = with_execution(study, executor, ray_address, ray_num_cpus)
     try:
         summary = run_study(study, out, jobs=jobs, progress=progress, console=console)
     except KeyboardInterrupt:
@@ -47,6 +58,31 @@ def run(
     if make_report:
         path = write_study_report(summary.run_dir)
         console.print(f"report: {path}")
+
+
+def with_execution(study, backend: str | None, address: str | None, num_cpus: int | None):
+    """``study`` with its [execution] table overridden by --executor, --ray-address and --ray-num-cpus
+    (a Ray option alone implies --executor ray; the config's values fill in what the command omits)."""
+    import dataclasses
+
+    from anchoral.experiments.config import ConfigError, parse_execution
+
+    if backend is None and address is None and num_cpus is None:
+        return study
+    backend = backend or "ray"
+    options = {"backend": backend}
+    if study.execution.backend == backend:
+        options.update(address=study.execution.address, num_cpus=study.execution.num_cpus)
+    if address is not None:
+        options.update(address=address, num_cpus=num_cpus)
+    elif num_cpus is not None:
+        options["num_cpus"] = num_cpus
+    try:
+        execution = parse_execution({key: value for key, value in options.items() if value is not None})
+    except ConfigError as exc:
+        raise typer.BadParameter(f"{exc} (from --executor, --ray-address, --ray-num-cpus and the config)",
+                                 param_hint="--executor") from None
+    return dataclasses.replace(study, execution=execution)
 
 
 def report(run_dir: Path = typer.Argument(..., help="A run directory written by `anchoral run`.")):

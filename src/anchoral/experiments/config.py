@@ -30,6 +30,10 @@ Example (``configs/main.toml`` is a full one)::
     name = "alvin"
     sweep = { alpha = [0.5, 2.0] }
 
+An optional ``[execution]`` table runs each study's pool encoding, prediction and search
+on Ray (``backend = "ray"``, with ``address`` of an existing cluster or ``num_cpus`` of a
+local instance; see docs/scale.md); it changes where work runs, never the results.
+
 Everything is checked before anything runs: an unknown key, benchmark, strategy,
 encoder, model or parameter raises ConfigError naming where it is (e.g.
 ``strategies[1].sweep.alpah``) and the valid choices.
@@ -50,16 +54,18 @@ from pathlib import Path
 from anchoral.data.benchmarks import benchmark_defaults, list_benchmarks
 from anchoral.encoders.registry import DEFAULT_ENCODER, available_encoders, encoder_parameters
 from anchoral.errors import ValidationError
+from anchoral.execution import EXECUTORS, Executor, check_ray_address, make_executor
 from anchoral.loop import LoopConfig
 from anchoral.models import MODELS, make_model
 from anchoral.strategies import STRATEGIES, make_strategy
 
-SECTIONS = ("study", "loop", "model", "benchmarks", "strategies", "report")
+SECTIONS = ("study", "loop", "model", "benchmarks", "strategies", "report", "execution")
 STUDY_KEYS = ("name", "description", "seeds")
 MODEL_KEYS = ("name", "params", "sweep")
 BENCHMARK_KEYS = ("name", "params", "sweep", "encoder", "encoder_params")
 STRATEGY_KEYS = ("name", "params", "sweep")
 REPORT_KEYS = ("fractions", "baseline")
+EXECUTION_KEYS = ("backend", "address", "num_cpus")
 LOOP_KEYS = tuple(f.name for f in dataclasses.fields(LoopConfig))
 DEFAULT_SEEDS = (0, 1, 2)
 STUDY_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
@@ -127,6 +133,28 @@ class ReportOptions:
 
 
 @dataclass(frozen=True)
+class ExecutionOptions:
+    """Where a study's pool-wide work runs (``[execution]``); not part of any run's identity,
+    since every backend gives the same results.
+
+    backend : ``"local"`` (this process, the default) or ``"ray"``.
+    address : for ``"ray"``: ``None`` starts a local instance, ``"auto"``, ``"HOST:6379"`` or
+        ``"ray://HOST:10001"`` connect to an existing cluster.
+    num_cpus : for ``"ray"`` with no address: CPUs of the local instance.
+    """
+
+    backend: str = "local"
+    address: str | None = None
+    num_cpus: int | None = None
+
+    def make(self) -> Executor:
+        """The executor these options describe (connected, for Ray)."""
+        if self.backend == "local":
+            return make_executor("local")
+        return make_executor(self.backend, address=self.address, num_cpus=self.num_cpus)
+
+
+@dataclass(frozen=True)
 class StudyConfig:
     name: str
     description: str
@@ -137,6 +165,7 @@ class StudyConfig:
     strategies: tuple[Variant, ...]
     report: ReportOptions
     source: str = ""
+    execution: ExecutionOptions = ExecutionOptions()
 
     def runs(self) -> list[RunPlan]:
         """Every run, benchmark-major (so a benchmark's runs share one encoded pool)."""
@@ -202,8 +231,10 @@ def parse_config(raw: dict, *, source: str = "") -> StudyConfig:
     benchmarks = _parse_benchmarks(raw.get("benchmarks"))
     strategies = _parse_strategies(raw.get("strategies"))
     report = _parse_report(raw.get("report", {}), strategies)
+    execution = parse_execution(raw.get("execution", {}))
     return StudyConfig(name=name, description=description, seeds=seeds, loop=loop, models=models,
-                       benchmarks=benchmarks, strategies=strategies, report=report, source=source)
+                       benchmarks=benchmarks, strategies=strategies, report=report, source=source,
+                       execution=execution)
 
 
 def _check_table(value, where: str, allowed) -> None:
@@ -396,6 +427,29 @@ def _parse_report(value, strategies) -> ReportOptions:
     if "baseline" in value and baseline not in names:
         raise ConfigError(f"report.baseline: {baseline!r} is not one of the study's strategies: {', '.join(names)}")
     return ReportOptions(fractions=tuple(sorted(fractions)), baseline=baseline)
+
+
+def parse_execution(value) -> ExecutionOptions:
+    """Validate an ``[execution]`` table."""
+    _check_table(value, "execution", EXECUTION_KEYS)
+    backend = value.get("backend", "local")
+    if backend not in EXECUTORS:
+        raise ConfigError(f"execution.backend: unknown executor {backend!r}; expected one of: {', '.join(sorted(EXECUTORS))}")
+    if backend == "local" and set(value) - {"backend"}:
+        extra = sorted(set(value) - {"backend"})[0]
+        raise ConfigError(f"execution.{extra} applies to backend = \"ray\" only; the study's backend is \"local\"")
+    address = value.get("address")
+    try:
+        check_ray_address(address)
+    except ValidationError as exc:
+        raise ConfigError(f"execution.{exc}") from None
+    num_cpus = value.get("num_cpus")
+    if num_cpus is not None and (not isinstance(num_cpus, int) or isinstance(num_cpus, bool) or num_cpus <= 0):
+        raise ConfigError(f"execution.num_cpus must be a positive integer; got {num_cpus!r}")
+    if num_cpus is not None and address is not None:
+        raise ConfigError("execution.num_cpus sizes a local Ray instance; leave it out when execution.address "
+                          "points at a cluster")
+    return ExecutionOptions(backend=backend, address=address, num_cpus=num_cpus)
 
 
 def _check_distinct(variants: list[Variant], section: str) -> None:

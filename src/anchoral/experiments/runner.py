@@ -33,6 +33,7 @@ import numpy as np
 from anchoral.data.benchmarks import load_benchmark
 from anchoral.encoders.registry import make_encoder
 from anchoral.errors import AnchoralError, ValidationError
+from anchoral.execution import Executor
 from anchoral.experiments.config import ConfigError, RunPlan, StudyConfig, Variant, canonical_json
 from anchoral.experiments.encoded import EncodedBenchmark, encode_benchmark
 from anchoral.experiments.results import ResultsStore
@@ -104,13 +105,14 @@ _ENCODED: dict[str, EncodedBenchmark] = {}
 _EVENTS = None
 
 
-def encoded_benchmark(variant: Variant, *, progress: bool = False) -> EncodedBenchmark:
-    """The benchmark variant with its features, built once per process (features from the disk cache)."""
+def encoded_benchmark(variant: Variant, *, progress: bool = False, executor: Executor | None = None) -> EncodedBenchmark:
+    """The benchmark variant with its features, built once per process (features from the disk cache;
+    texts it lacks are encoded through ``executor`` if given)."""
     key = benchmark_key(variant)
     if key not in _ENCODED:
         benchmark = load_benchmark(variant.name, **variant.params)
         encoder = make_encoder(variant.encoder, **variant.encoder_params)
-        _ENCODED[key] = encode_benchmark(benchmark, encoder, progress=progress)
+        _ENCODED[key] = encode_benchmark(benchmark, encoder, progress=progress, executor=executor)
     return _ENCODED[key]
 
 
@@ -161,14 +163,16 @@ def batch_analysis(encoded: EncodedBenchmark, reference_entropy: np.ndarray | No
     return analyse
 
 
-def execute_run(plan: RunPlan, reference_entropy: np.ndarray | None, on_round=None) -> tuple[list[dict], float, float]:
-    """Run one plan; return (rows, started_at, seconds)."""
+def execute_run(plan: RunPlan, reference_entropy: np.ndarray | None, on_round=None,
+                executor: Executor | None = None) -> tuple[list[dict], float, float]:
+    """Run one plan (its pool-wide work through ``executor`` if given); return (rows, started_at, seconds)."""
     started_at = time.time()
     started = time.perf_counter()
     encoded = encoded_benchmark(plan.benchmark)
     spec = RunSpec(strategy=plan.strategy.name, seed=plan.seed, loop=plan.loop, model=plan.model.name,
                    strategy_params=dict(plan.strategy.params), model_params=dict(plan.model.params))
-    rows = simulate(encoded, spec, on_round=on_round, batch_analysis=batch_analysis(encoded, reference_entropy))
+    rows = simulate(encoded, spec, on_round=on_round, batch_analysis=batch_analysis(encoded, reference_entropy),
+                    executor=executor)
     _add_minority_upsampling(rows, encoded.benchmark)
     return rows, started_at, time.perf_counter() - started
 
@@ -210,9 +214,15 @@ def _worker_run(plan: RunPlan, reference_entropy):
 # -- the study ------------------------------------------------------------------------------
 def run_study(config: StudyConfig, out_dir: str | Path | None = None, *, jobs: int = 1, progress: bool = True,
               console=None) -> StudySummary:
-    """Run every run of ``config`` not yet in the run directory; return what happened."""
+    """Run every run of ``config`` not yet in the run directory; return what happened.
+
+    With ``[execution] backend = "ray"`` the runs go one after another in this process and
+    each run's pool encoding, prediction and search are spread over Ray workers."""
     if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
         raise ValidationError(f"jobs must be a positive integer (worker processes); got {jobs!r}")
+    if jobs > 1 and config.execution.backend != "local":
+        raise ValidationError(f"jobs={jobs} cannot be combined with the {config.execution.backend!r} executor, which "
+                              "already spreads each run's pool work over its workers; use jobs=1 (--jobs 1)")
     run_dir = Path(out_dir) if out_dir is not None else default_run_dir(config)
     rounds = plan_rounds(config)
     store = ResultsStore.for_study(run_dir, config)
@@ -227,14 +237,15 @@ def run_study(config: StudyConfig, out_dir: str | Path | None = None, *, jobs: i
     if not pending:
         return summary
     started = time.perf_counter()
-    references = _prepare(config, pending, store, progress=progress, say=say)
-    total_rounds = sum(rounds[benchmark_key(plan.benchmark)] for plan in pending)
-    with progress_bar(progress) as bar:
-        task = bar.add_task(_description(0, len(pending)), total=total_rounds)
-        if jobs == 1:
-            _run_here(pending, references, store, summary, bar, task)
-        else:
-            _run_in_workers(pending, references, store, summary, bar, task, jobs)
+    with config.execution.make() as executor:
+        references = _prepare(config, pending, store, progress=progress, say=say, executor=executor)
+        total_rounds = sum(rounds[benchmark_key(plan.benchmark)] for plan in pending)
+        with progress_bar(progress) as bar:
+            task = bar.add_task(_description(0, len(pending)), total=total_rounds)
+            if jobs == 1:
+                _run_here(pending, references, store, summary, bar, task, executor)
+            else:
+                _run_in_workers(pending, references, store, summary, bar, task, jobs)
     summary.seconds = time.perf_counter() - started
     if summary.failures:
         details = "\n".join(f"- {what}: {error}" for what, error in summary.failures)
@@ -243,12 +254,12 @@ def run_study(config: StudyConfig, out_dir: str | Path | None = None, *, jobs: i
     return summary
 
 
-def _prepare(config, pending, store, *, progress, say) -> dict[str, np.ndarray | None]:
+def _prepare(config, pending, store, *, progress, say, executor) -> dict[str, np.ndarray | None]:
     """Embed each needed benchmark (disk cache) and fit/store each reference model once."""
     references = {}
     needed = {reference_key(plan.benchmark, plan.model): (plan.benchmark, plan.model) for plan in pending}
     for key, (benchmark, model) in needed.items():
-        encoded = encoded_benchmark(benchmark, progress=progress)
+        encoded = encoded_benchmark(benchmark, progress=progress, executor=executor)
         entropy = store.reference_entropy(key)
         if entropy is None:
             say(f"fitting the Table 3 reference models ({REFERENCE_FOLDS}-fold cross-fitted) on the pool of "
@@ -271,11 +282,12 @@ def _finish(plan, result, store, summary, bar, task, total) -> None:
     bar.update(task, description=_description(summary.n_completed + len(summary.failures), total))
 
 
-def _run_here(pending, references, store, summary, bar, task) -> None:
+def _run_here(pending, references, store, summary, bar, task, executor) -> None:
     for plan in pending:
         entropy = references[reference_key(plan.benchmark, plan.model)]
         try:
-            rows, started_at, seconds = execute_run(plan, entropy, on_round=lambda record: bar.advance(task))
+            rows, started_at, seconds = execute_run(plan, entropy, on_round=lambda record: bar.advance(task),
+                                                    executor=executor)
         except (KeyboardInterrupt, SystemExit):
             raise
         except Exception as exc:  # one bad run must not lose the others

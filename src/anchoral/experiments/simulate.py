@@ -7,6 +7,7 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
+from anchoral.execution import Executor
 from anchoral.experiments.encoded import EncodedBenchmark
 from anchoral.loop import ActiveLearningLoop, LoopConfig, SimulatedOracle, stratified_seed_set
 from anchoral.metrics import accuracy, group_accuracies, upsampling_ratios
@@ -72,7 +73,8 @@ def _json_default(value):
     return str(value)
 
 
-def simulate(encoded: EncodedBenchmark, spec: RunSpec, *, on_round=None, batch_analysis=None) -> list[dict]:
+def simulate(encoded: EncodedBenchmark, spec: RunSpec, *, on_round=None, batch_analysis=None,
+             executor: Executor | None = None) -> list[dict]:
     """Run one active-learning simulation and return one flat record per round.
 
     ``batch_analysis(labeled_before, selected) -> dict``, if given, adds its entries to
@@ -82,13 +84,16 @@ def simulate(encoded: EncodedBenchmark, spec: RunSpec, *, on_round=None, batch_a
     Randomness: the seed set and the model's initial weights depend only on
     ``spec.seed`` (so every strategy starts from the same seed set and weights);
     the strategy draws from its own stream derived from the seed.
+
+    ``executor`` (``anchoral.execution``) runs each round's pool-wide prediction and
+    search; the records are the same as without it.
     """
     benchmark = encoded.benchmark
     pool_labels = benchmark.pool.labels
     model = make_model(spec.model, encoded.n_classes, seed=spec.seed, **spec.model_params)
     input_kind = getattr(model, "input_kind", "features")
     strategy = make_strategy(spec.strategy, **spec.strategy_params)
-    loop = ActiveLearningLoop(strategy, model, spec.loop)
+    loop = ActiveLearningLoop(strategy, model, spec.loop, executor=executor)
     pool_size = len(benchmark.pool)
     loop.plan(pool_size)
     seed_indices = stratified_seed_set(pool_labels, loop.seed_size(pool_size), encoded.n_classes,

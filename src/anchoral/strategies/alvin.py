@@ -28,7 +28,7 @@ from sklearn.cluster import KMeans
 from sklearn.exceptions import ConvergenceWarning
 
 from anchoral.errors import ValidationError
-from anchoral.index import knn
+from anchoral.execution import knn
 from anchoral.strategies.base import RoundState, Selection, Strategy
 from anchoral.strategies.ranking import top_k_random_ties
 from anchoral.strategies.uncertainty import entropy
@@ -306,7 +306,8 @@ class ALVIN(Strategy):
             candidates = np.empty(0, dtype=np.int64)
             chosen = top_k_random_ties(unlabeled_entropy, n, rng)
         else:
-            _, neighbours = knn(anchors, embeddings, min(self.k_neighbors, unlabeled.size), rows=unlabeled)
+            _, neighbours = knn(anchors, embeddings, min(self.k_neighbors, unlabeled.size), rows=unlabeled,
+                                executor=state.executor)
             candidates = np.unique(neighbours)
             chosen = self._choose(candidates, embeddings[unlabeled[candidates]], unlabeled_entropy, n, rng, fallbacks)
         selected = time.perf_counter()

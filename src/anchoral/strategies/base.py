@@ -16,6 +16,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from anchoral.errors import ValidationError
+from anchoral.execution import Executor
 from anchoral.models.base import FitReport, Model
 
 
@@ -34,6 +35,9 @@ class RoundState:
     n_classes : number of classes.
     inputs : what the model consumes for each pool example when that is not
         ``features`` (e.g. the texts, for a fine-tuned transformer); ``None`` = features.
+    executor : where pool-wide work runs (``anchoral.execution``): the cached pool
+        probabilities and embeddings are computed through it, and strategies may pass it
+        to ``anchoral.execution.knn``; ``None`` = in this process.
     """
 
     features: np.ndarray
@@ -43,8 +47,14 @@ class RoundState:
     fit_report: FitReport | None
     n_classes: int
     inputs: Any = None
+    executor: Executor | None = None
 
     def __post_init__(self):
+        if self.executor is not None and not isinstance(self.executor, Executor):
+            raise ValidationError(
+                f"executor must be an anchoral.execution.Executor (make_executor('local' or 'ray')) or None; "
+                f"got {type(self.executor).__name__}"
+            )
         if self.labeled_indices.shape != self.labeled_labels.shape:
             raise ValidationError(
                 f"labeled_labels must have one label per labeled index; got {self.labeled_labels.shape} "
@@ -73,12 +83,16 @@ class RoundState:
     @cached_property
     def pool_probabilities(self) -> np.ndarray:
         """The fitted model's class probabilities for every pool example (computed once)."""
-        return self.model.predict_proba(self.model_inputs)
+        if self.executor is None:
+            return self.model.predict_proba(self.model_inputs)
+        return self.executor.predict_proba(self.model, self.model_inputs)
 
     @cached_property
     def pool_embeddings(self) -> np.ndarray:
         """The fitted model's representation f_enc of every pool example (computed once)."""
-        return self.model.embed(self.model_inputs)
+        if self.executor is None:
+            return self.model.embed(self.model_inputs)
+        return self.executor.embed(self.model, self.model_inputs)
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 
 from anchoral.errors import ValidationError
-from anchoral.index import knn
+from anchoral.execution import knn
 from anchoral.strategies.base import RoundState, Selection, Strategy
 from anchoral.strategies.bertkm import l2_normalise
 from anchoral.strategies.ranking import top_k_random_ties
@@ -68,7 +68,8 @@ class ContrastiveActiveLearning(Strategy):
         unlabeled = state.unlabeled_indices
         k = min(self.n_neighbours, labeled.size)
         representations = state.pool_embeddings
-        _, neighbours = knn(l2_normalise(representations[unlabeled]), l2_normalise(representations[labeled]), k)
+        _, neighbours = knn(l2_normalise(representations[unlabeled]), l2_normalise(representations[labeled]), k,
+                            executor=state.executor)
         probabilities = state.pool_probabilities
         scores = mean_neighbour_kl(probabilities[labeled][neighbours], probabilities[unlabeled])
         best = top_k_random_ties(scores, n, rng)

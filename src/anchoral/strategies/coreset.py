@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from anchoral.index import knn
+from anchoral.execution import knn
 from anchoral.strategies.base import RoundState, Selection, Strategy
 
 
@@ -52,7 +52,7 @@ class CoreSet(Strategy):
         squared_norms = np.einsum("ij,ij->i", embeddings, embeddings, dtype=np.float64)
         if state.labeled_indices.size:
             labeled_embeddings = state.pool_embeddings[state.labeled_indices]
-            nearest, _ = knn(embeddings, labeled_embeddings, 1)
+            nearest, _ = knn(embeddings, labeled_embeddings, 1, executor=state.executor)
             min_distances = nearest[:, 0].astype(np.float64)
         else:
             min_distances = np.full(unlabeled.size, np.inf)
