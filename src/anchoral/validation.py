@@ -20,10 +20,25 @@ def check_features(features, name: str = "features", *, allow_1d: bool = False) 
         )
     if array.shape[0] == 0:
         raise ValidationError(f"{name} is empty; expected at least one example")
-    if not np.isfinite(array).all():
-        bad = int((~np.isfinite(array)).any(axis=tuple(range(1, array.ndim))).sum()) if array.ndim > 1 else int((~np.isfinite(array)).sum())
+    bad = _count_non_finite_rows(array)
+    if bad:
         raise ValidationError(f"{name} contains NaN or infinite values in {bad} row(s); expected finite numbers")
     return array
+
+
+FINITE_CHECK_ROWS = 65536
+
+
+def _count_non_finite_rows(array: np.ndarray) -> int:
+    """Rows holding a NaN or an infinity, checked in blocks so a large (memory-mapped) pool
+    needs no pool-sized temporary."""
+    bad = 0
+    for start in range(0, array.shape[0], FINITE_CHECK_ROWS):
+        finite = np.isfinite(array[start : start + FINITE_CHECK_ROWS])
+        if array.ndim > 1:
+            finite = finite.all(axis=tuple(range(1, array.ndim)))
+        bad += int(finite.size - np.count_nonzero(finite))
+    return bad
 
 
 def check_labels(labels, n_rows: int | None = None, name: str = "labels") -> np.ndarray:

@@ -19,7 +19,7 @@ from anchoral.errors import ValidationError
 from anchoral.index.exact import check_search
 from anchoral.validation import check_positive_int
 
-TRAIN_POINTS_PER_LIST = 64
+TRAIN_POINTS_PER_LIST = 40
 DEFAULT_N_PROBE = 32
 
 
@@ -45,8 +45,12 @@ def faiss_flat_knn(queries, database, k: int, *, rows=None) -> tuple[np.ndarray,
 
 
 def default_n_lists(n_rows: int) -> int:
-    """About 4 sqrt(N) cells (FAISS's rule of thumb), at least 1 and at most N / 39."""
-    return int(max(1, min(4 * math.sqrt(n_rows), n_rows // 39)))
+    """About sqrt(N) cells, at least 1 and at most N / 39 (FAISS wants >= 39 training points per cell).
+
+    FAISS's guide suggests 4-16 sqrt(N) for a long-lived index; here the index is rebuilt for
+    every search (the representations change every round), so training time dominates and
+    fewer, larger cells measured faster (benchmarks/knn_speed.py)."""
+    return int(max(1, min(math.sqrt(n_rows), n_rows // 39)))
 
 
 def faiss_ivf_knn(queries, database, k: int, *, rows=None, n_lists: int | None = None,

@@ -165,12 +165,16 @@ class MLPHead:
 
     # -- inference ---------------------------------------------------------------
     def _forward_blocks(self, array: np.ndarray, layer, block: int = 65536) -> np.ndarray:
-        outputs = []
+        """``layer`` over blocks of rows, written into one preallocated output (no pool-sized temporaries)."""
+        output = None
         with torch.no_grad():
             for start in range(0, array.shape[0], block):
                 chunk = torch.from_numpy(np.array(array[start : start + block], dtype=np.float32))
-                outputs.append(layer(chunk).numpy())
-        return np.concatenate(outputs) if outputs else np.empty((0,), dtype=np.float32)
+                result = layer(chunk).numpy()
+                if output is None:
+                    output = np.empty((array.shape[0], *result.shape[1:]), dtype=np.float32)
+                output[start : start + result.shape[0]] = result
+        return output if output is not None else np.empty((0,), dtype=np.float32)
 
     def embed(self, features) -> np.ndarray:
         """f_enc: the hidden-layer representation, shape (n, hidden_dim)."""
