@@ -64,6 +64,19 @@ def test_a_memory_mapped_pool_is_shipped_and_predicted_like_an_array(ray_executo
     np.testing.assert_array_equal(ray_executor.predict_proba(model, pool), model.predict_proba(fitted["features"]))
 
 
+def test_a_read_only_pool_is_put_in_the_object_store_once_across_calls(ray_executor, fitted, monkeypatch):
+    pool = np.tile(fitted["features"], (70, 1))  # 1.3 MB: large enough to be kept
+    pool.flags.writeable = False
+    put_arrays = []
+    original_put = ray.put
+    monkeypatch.setattr(ray, "put", lambda value: put_arrays.append(isinstance(value, np.ndarray)) or original_put(value))
+    model = fitted["model"]
+    first = ray_executor.predict_proba(model, pool)
+    np.testing.assert_array_equal(ray_executor.predict_proba(model, pool), first)
+    ray_executor.embed(model, pool)
+    assert sum(put_arrays) == 1
+
+
 def test_knn_split_by_blocks_of_queries_equals_one_search(ray_executor, fitted):
     features = fitted["features"]
     queries = features[:37] + 0.1
@@ -124,6 +137,13 @@ def test_missing_ray_is_reported_with_the_install_command(monkeypatch):
     monkeypatch.setitem(sys.modules, "ray", None)
     with pytest.raises(ExecutionError, match=r"ray is not installed: pip install 'anchoral\[ray\]'"):
         RayExecutor()
+
+
+def test_an_unreachable_cluster_is_reported_with_how_to_start_one(monkeypatch):
+    monkeypatch.setattr(ray, "is_initialized", lambda: False)  # as in a fresh process
+    with pytest.raises(ExecutionError, match=r"could not connect to the Ray cluster at address='127.0.0.1:1': "
+                                             r"nothing accepts connections at 127.0.0.1:1 .*`ray start --head`"):
+        RayExecutor(address="127.0.0.1:1")
 
 
 @pytest.mark.parametrize("options, message", [

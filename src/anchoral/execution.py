@@ -14,22 +14,30 @@ the pool-wide jobs built on it, each giving the same result as the local path:
 Large values (the pool's features, the fitted model, the search database) go to Ray's
 object store once through ``ray.put``; every task receives a reference, and workers on
 the same node read the arrays in place (zero-copy) instead of receiving a copy each.
+A read-only pool (memory-mapped from the embedding cache) is put once and reused by
+later calls, so a run ships its pool once rather than once per round.
 """
 
 from __future__ import annotations
 
 import math
 import re
+import socket
 from abc import ABC, abstractmethod
 from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from anchoral import index
 from anchoral.errors import AnchoralError, ValidationError, unknown_name
 from anchoral.validation import check_positive_int
 
 DEFAULT_BLOCK_ROWS = 65536
 """Rows of the pool per prediction task (the MLP head's own inference block, so blocks match it)."""
+KEEP_MIN_BYTES = 2**20
+"""Read-only arrays at least this large keep their object-store reference across calls ..."""
+KEEP_ARRAYS = 2
+"""... the most recently used this many of them (the pool's features and one more)."""
 RAY_INSTALL_HINT = "ray is not installed: pip install 'anchoral[ray]'"
 _CLIENT_ADDRESS = re.compile(r"^ray://[^\s:/]+:\d+$")
 _GCS_ADDRESS = re.compile(r"^[^\s:/]+:\d+$")
@@ -60,9 +68,7 @@ def _embed_block(rows: slice, *, model, inputs) -> np.ndarray:
 
 
 def _knn_block(rows: slice, *, queries, database, k, options) -> tuple[np.ndarray, np.ndarray]:
-    from anchoral.index import knn
-
-    return knn(queries[rows], database, k, **options)
+    return index.knn(queries[rows], database, k, **options)
 
 
 class Executor(ABC):
@@ -106,9 +112,7 @@ class Executor(ABC):
 
     def knn(self, queries, database, k: int, **options) -> tuple[np.ndarray, np.ndarray]:
         """``anchoral.index.knn(queries, database, k, **options)``."""
-        from anchoral.index import knn
-
-        return knn(queries, database, k, **options)
+        return index.knn(queries, database, k, **options)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}()"
@@ -172,6 +176,7 @@ class RayExecutor(Executor):
         self.runtime_env = runtime_env
         self._ray = _import_ray()
         self._started = False
+        self._kept: dict[int, tuple[np.ndarray, Any]] = {}
         self._connect()
 
     def _connect(self) -> None:
@@ -183,8 +188,10 @@ class RayExecutor(Executor):
         if self.num_cpus is not None:
             options["num_cpus"] = self.num_cpus
         try:
+            if self.address not in (None, "auto"):
+                _check_listening(self.address)  # ray.init retries an unreachable head for minutes
             ray.init(**options)
-        except (ConnectionError, RuntimeError, TimeoutError) as exc:
+        except (ConnectionError, RuntimeError, TimeoutError, ValueError) as exc:
             raise ExecutionError(
                 f"could not connect to the Ray cluster at address={self.address!r}: {exc}. Start one with "
                 f"`ray start --head` on its head node and pass its address ('HOST:6379', or 'ray://HOST:10001' "
@@ -197,13 +204,29 @@ class RayExecutor(Executor):
 
     def close(self) -> None:
         """Stop the Ray instance this executor started (a connection it found open stays open)."""
+        self._kept.clear()
         if self._started and self._ray.is_initialized():
             self._ray.shutdown()
         self._started = False
 
+    def _put(self, value):
+        """A reference to ``value`` in the object store. Read-only arrays of at least
+        ``KEEP_MIN_BYTES`` (a memory-mapped pool from the embedding cache) are put once and
+        the reference kept (the last ``KEEP_ARRAYS`` of them), so a pool is shipped once per
+        run, not once per round; anything writable or small is put again on every call."""
+        if not (isinstance(value, np.ndarray) and not value.flags.writeable and value.nbytes >= KEEP_MIN_BYTES):
+            return self._ray.put(_shareable(value))
+        kept = self._kept.pop(id(value), None)
+        if kept is None or kept[0] is not value:
+            kept = (value, self._ray.put(_shareable(value)))
+        self._kept[id(value)] = kept  # most recently used last
+        while len(self._kept) > KEEP_ARRAYS:
+            del self._kept[next(iter(self._kept))]
+        return kept[1]
+
     def map(self, function: Callable, items: Sequence, *, shared: dict | None = None) -> list:
         ray = self._ray
-        references = {name: ray.put(_shareable(value)) for name, value in (shared or {}).items()}
+        references = {name: self._put(value) for name, value in (shared or {}).items()}
         task = ray.remote(num_cpus=1)(_call)
         function_reference = ray.put(function)
         return ray.get([task.remote(function_reference, item, **references) for item in items])
@@ -222,12 +245,10 @@ class RayExecutor(Executor):
         Each query's neighbours depend only on that query and the database, so the
         result equals one search over all queries; ``method="auto"`` is resolved here,
         for the whole search, so every block uses the method one search would use."""
-        from anchoral.index import choose_method
-
         queries = np.asarray(queries)
         rows = options.get("rows")
         n_searched = len(database) if rows is None else len(rows)
-        options = {**options, "method": choose_method(len(queries), n_searched, options.get("method", "auto"))}
+        options = {**options, "method": index.choose_method(len(queries), n_searched, options.get("method", "auto"))}
         results = self.map(_knn_block, _blocks(len(queries), self.parallelism),
                            shared={"queries": queries, "database": database, "k": k, "options": options})
         return np.concatenate([d for d, _ in results]), np.concatenate([i for _, i in results])
@@ -286,6 +307,15 @@ class _EncoderWorker:
                                     dtype=np.float32)
 
 
+def _check_listening(address: str, timeout: float = 5.0) -> None:
+    """Raise ConnectionError unless something accepts TCP connections at ``[ray://]HOST:PORT``."""
+    host, port = address.removeprefix("ray://").rsplit(":", 1)
+    try:
+        socket.create_connection((host, int(port)), timeout=timeout).close()
+    except OSError as exc:
+        raise ConnectionError(f"nothing accepts connections at {host}:{port} ({exc})") from exc
+
+
 def _call(function: Callable, item, **shared):
     return function(item, **shared)
 
@@ -324,7 +354,5 @@ def make_executor(name: str = "local", **options) -> Executor:
 def knn(queries, database, k: int, *, executor: Executor | None = None, **options):
     """``anchoral.index.knn`` through ``executor`` (split by blocks of queries), or here if ``None``."""
     if executor is None:
-        from anchoral.index import knn as local_knn
-
-        return local_knn(queries, database, k, **options)
+        return index.knn(queries, database, k, **options)
     return executor.knn(queries, database, k, **options)
