@@ -187,6 +187,9 @@ class ActiveLearningLoop:
         the model consumes (default: the features; a fine-tuned transformer takes texts).
         """
         features = check_features(features, "features")
+        if self.executor is not None:  # a read-only view: the executor ships the pool once per run, not per round
+            features = features.view()
+            features.flags.writeable = False
         pool_size = features.shape[0]
         if inputs is None:
             inputs = features
