@@ -120,6 +120,22 @@ def test_the_loop_with_a_ray_executor_records_the_same_rounds(ray_executor, fitt
         np.testing.assert_array_equal(distributed.selected, local.selected)
 
 
+def test_encoding_texts_through_the_cache_and_image_arrays_on_ray_actors_equals_local(ray_executor, tmp_path):
+    from anchoral.encoders.cache import EmbeddingCache
+    from anchoral.encoders.hashing import HashingEncoder
+    from anchoral.encoders.images import PixelEncoder
+    from anchoral.experiments.encoded import ExecutedEncoder
+
+    texts = [("great film " * (i % 7)) + f"number {i}" for i in range(90)]
+    encoder = ExecutedEncoder(HashingEncoder(), ray_executor)
+    assert encoder.fingerprint == HashingEncoder().fingerprint
+    cached = EmbeddingCache(tmp_path).encode_each(encoder, texts, batch_size=8, progress=False)
+    np.testing.assert_array_equal(cached, HashingEncoder().encode(texts, progress=False))
+    images = np.random.default_rng(0).random((50, 3, 28, 28)).astype(np.float32)
+    np.testing.assert_array_equal(ray_executor.encode(PixelEncoder(), images, batch_size=8),
+                                  PixelEncoder().encode(images))
+
+
 @pytest.mark.real_data
 def test_minilm_encoding_through_ray_actors_equals_local_on_real_sentences(ray_executor):
     from anchoral.data.vader import load_vader
