@@ -192,6 +192,8 @@ class RayExecutor(Executor):
                 _check_listening(self.address)  # ray.init retries an unreachable head for minutes
             ray.init(**options)
         except (ConnectionError, RuntimeError, TimeoutError, ValueError) as exc:
+            if self.address is None:
+                raise ExecutionError(f"could not start a local Ray instance: {exc}") from exc
             raise ExecutionError(
                 f"could not connect to the Ray cluster at address={self.address!r}: {exc}. Start one with "
                 f"`ray start --head` on its head node and pass its address ('HOST:6379', or 'ray://HOST:10001' "
@@ -258,7 +260,8 @@ class RayExecutor(Executor):
 
         Texts are cut into blocks along their length order (so each block pads little),
         in multiples of the encoder's length-sorted chunks (``4 x batch_size``); arrays
-        (images) into contiguous row blocks. Rows are written back in input order."""
+        (images) into contiguous row blocks. Rows are written back in input order.
+        No progress bar is shown (``progress`` is accepted for the Encoder interface)."""
         from ray.util import ActorPool
 
         batch_size = check_positive_int(batch_size, "batch_size")
