@@ -98,6 +98,10 @@ class Executor(ABC):
     def __exit__(self, *exc_info) -> None:
         self.close()
 
+    def for_reuse(self, array: np.ndarray) -> np.ndarray:
+        """``array`` as it should be passed to repeated calls (every round of a run): unchanged here."""
+        return array
+
     def encode(self, encoder, inputs, *, batch_size: int = 64, progress: bool = True) -> np.ndarray:
         """``encoder.encode(inputs)`` as float32 rows in input order."""
         return encoder.encode(inputs, batch_size=batch_size, progress=progress)
@@ -210,6 +214,13 @@ class RayExecutor(Executor):
         if self._started and self._ray.is_initialized():
             self._ray.shutdown()
         self._started = False
+
+    def for_reuse(self, array: np.ndarray) -> np.ndarray:
+        """A read-only view of ``array``: passed to every round of a run, it is put in the object
+        store once (see ``_put``) instead of once per call."""
+        view = array.view()
+        view.flags.writeable = False
+        return view
 
     def _put(self, value):
         """A reference to ``value`` in the object store. Read-only arrays of at least

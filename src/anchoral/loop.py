@@ -187,9 +187,8 @@ class ActiveLearningLoop:
         the model consumes (default: the features; a fine-tuned transformer takes texts).
         """
         features = check_features(features, "features")
-        if self.executor is not None:  # a read-only view: the executor ships the pool once per run, not per round
-            features = features.view()
-            features.flags.writeable = False
+        if self.executor is not None:  # e.g. a read-only view Ray ships once per run, not once per round
+            features = self.executor.for_reuse(features)
         pool_size = features.shape[0]
         if inputs is None:
             inputs = features
