@@ -43,14 +43,24 @@ def plot_learning_curves(results: pd.DataFrame, path: str | Path, *, title: str 
         axis.set_xlabel("labeled examples")
         axis.set_ylabel("accuracy (%)")
         axis.grid(alpha=0.3)
-    axes[0].legend(title="strategy", fontsize="small" if n_strategies > 4 else "medium")
     n_seeds = results["seed"].nunique()
     figure.suptitle(f"{title} (mean and 95% CI over {n_seeds} seeds)".strip())
-    figure.tight_layout()
+    legend_rows = _legend_below(figure, axes[0], n_strategies, title="strategy")
+    figure.tight_layout(rect=(0, 0.06 * legend_rows + 0.02, 1, 1))
     path = Path(path)
     figure.savefig(path, dpi=120)
     plt.close(figure)
     return path
+
+
+def _legend_below(figure, axis, n_entries: int, *, title: str) -> int:
+    """One legend for the whole figure, centred under the panels (never over the data);
+    returns its number of rows."""
+    columns = min(n_entries, 7)
+    handles, labels = axis.get_legend_handles_labels()
+    figure.legend(handles, labels, loc="lower center", ncol=columns, title=title, fontsize="small",
+                  title_fontsize="small", frameon=False)
+    return -(-n_entries // columns) + 1
 
 
 def _pyplot():
@@ -62,10 +72,10 @@ def _pyplot():
     return plt
 
 
-def _save(figure, path) -> Path:
+def _save(figure, path, rect=None) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    figure.tight_layout()
+    figure.tight_layout(rect=rect)
     figure.savefig(path, dpi=120)
     _pyplot().close(figure)
     return path
@@ -187,7 +197,8 @@ def plot_alvin_studies(panels: dict[str, pd.DataFrame], path: str | Path, *, tit
         axis.set_ylabel("accuracy (%) at the end of the budget")
         axis.set_title(names[key])
         axis.grid(alpha=0.3, axis="y")
-    axes[0].legend(fontsize="x-small")
+    handles, labels = axes[0].get_legend_handles_labels()
+    figure.legend(handles, labels, loc="lower center", ncol=len(labels), fontsize="small", frameon=False)
     figure.suptitle(f"{title}: ALVIN components and hyper-parameters\n(accuracy at the end of the budget, "
                     "mean ± std over seeds)".lstrip(": "), fontsize="medium")
-    return _save(figure, path)
+    return _save(figure, path, rect=(0, 0.07, 1, 1))
