@@ -79,3 +79,13 @@ def test_peer_uncertainty_calls(peers_module, peer, module):
     for key in ("least-confidence", "entropy", "margin"):
         indices, _ = peers_module.SIDES[peer](key, workload)(0)
         peers_module.check_batch(indices, workload, f"{peer} {key}")
+
+
+def test_gemm_floor_finds_the_exact_neighbours(peers_module):
+    rng = np.random.default_rng(0)
+    points = rng.standard_normal((1000, 16), dtype=np.float32)
+    anchors = rng.standard_normal((30, 16), dtype=np.float32)
+    found = peers_module.gemm_top_k(anchors, points, 5, block=128)
+    distances = ((anchors[:, None, :] - points[None, :, :]) ** 2).sum(axis=2)
+    expected = np.argsort(distances, axis=1)[:, :5]
+    assert np.array_equal(np.sort(found, axis=1), np.sort(expected, axis=1))
