@@ -71,3 +71,16 @@ def test_content_hash_distinguishes_order_and_boundaries():
     assert content_hash(["ab", "c"]) != content_hash(["a", "bc"])
     assert content_hash(["a", "b"]) != content_hash(["b", "a"])
     assert content_hash(["a", "b"]) == content_hash(["a", "b"])
+
+
+@pytest.mark.real_data
+def test_thread_count_does_not_change_embeddings_or_fingerprint_and_is_restored(encoder):
+    import torch
+
+    texts = ["I loved this movie, it was wonderful.", "meh", "Quarterly tax filings are due in April, they say."]
+    before = torch.get_num_threads()
+    two_threads = MiniLMEncoder(num_threads=2)
+    np.testing.assert_allclose(two_threads.encode(texts, progress=False), encoder.encode(texts, progress=False),
+                               atol=1e-5)
+    assert two_threads.fingerprint == encoder.fingerprint
+    assert torch.get_num_threads() == before

