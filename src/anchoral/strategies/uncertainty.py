@@ -7,6 +7,7 @@ For two classes the three give the same ranking.
 from __future__ import annotations
 
 import numpy as np
+from scipy.special import xlogy
 
 from anchoral.strategies.base import RoundState, Selection, Strategy
 from anchoral.strategies.ranking import top_k_random_ties
@@ -20,13 +21,14 @@ def least_confidence(probabilities: np.ndarray) -> np.ndarray:
 def entropy(probabilities: np.ndarray) -> np.ndarray:
     """Predictive entropy -sum_c p_c log p_c, with 0 log 0 = 0."""
     p = np.asarray(probabilities, dtype=np.float64)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        terms = np.where(p > 0, p * np.log(np.where(p > 0, p, 1.0)), 0.0)
-    return -terms.sum(axis=1)
+    return -xlogy(p, p).sum(axis=1)  # xlogy(0, 0) = 0, in one pass
 
 
 def margin(probabilities: np.ndarray) -> np.ndarray:
     """-(p_(1) - p_(2)): the smaller the gap between the two most likely classes, the higher."""
+    probabilities = np.asarray(probabilities)
+    if probabilities.shape[1] == 2:  # the common binary case without a partition
+        return -np.abs(probabilities[:, 1] - probabilities[:, 0])
     top_two = np.partition(probabilities, probabilities.shape[1] - 2, axis=1)[:, -2:]
     return -(top_two[:, 1] - top_two[:, 0])
 
