@@ -113,15 +113,17 @@ def plot_gain_vs_rho(points: pd.DataFrame, path: str | Path, *, title: str = "")
     be ``minority_upsampling`` with the ratio itself in gain_mean)."""
     plt = _pyplot()
     metrics = [m for m in (*METRIC_LABELS, "minority_upsampling") if m in set(points["metric"])]
-    figure, axes = plt.subplots(1, len(metrics), figsize=(4.6 * len(metrics), 4))
+    figure, axes = plt.subplots(1, len(metrics), figsize=(4.6 * len(metrics), 4.4))
     axes = np.atleast_1d(axes)
+    strategies = list(dict.fromkeys(points["strategy"]))
+    colours = {strategy: f"C{number % 10}" for number, strategy in enumerate(strategies)}  # one colour per strategy in every panel
     for axis, metric in zip(axes, metrics):
         rows = points[points["metric"] == metric]
         for strategy in dict.fromkeys(rows["strategy"]):
             line = rows[rows["strategy"] == strategy].sort_values("rho")
             scale = 1 if metric == "minority_upsampling" else 100
             axis.errorbar(line["rho"], scale * line["gain_mean"], yerr=scale * line["gain_ci95"].fillna(0),
-                          marker="o", capsize=3, label=strategy)
+                          marker="o", capsize=3, label=strategy, color=colours[strategy])
         if metric == "minority_upsampling":
             axis.axhline(1.0, color="black", linestyle="--", linewidth=1)
             axis.set_title("minority-group upsampling ratio")
@@ -132,9 +134,14 @@ def plot_gain_vs_rho(points: pd.DataFrame, path: str | Path, *, title: str = "")
             axis.set_ylabel("gain (accuracy points)")
         axis.set_xlabel("rho (share of examples whose attribute agrees with the label)")
         axis.grid(alpha=0.3)
-    axes[0].legend(fontsize="small", title="strategy")
+    handles = {}
+    for axis in axes:
+        for handle, label in zip(*axis.get_legend_handles_labels()):
+            handles.setdefault(label, handle)
+    figure.legend(list(handles.values()), list(handles), loc="lower center", ncol=len(handles), title="strategy",
+                  fontsize="small", title_fontsize="small", frameon=False)
     figure.suptitle(f"{title} (mean and 95% CI over seeds, paired with the baseline by seed)".strip())
-    return _save(figure, path)
+    return _save(figure, path, rect=(0, 0.12, 1, 1))
 
 
 def plot_gains_by_benchmark(gains: pd.DataFrame, path: str | Path, *, baseline: str = "random", title: str = "") -> Path:
