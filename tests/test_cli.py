@@ -54,10 +54,12 @@ def test_an_unknown_benchmark_parameter_lists_the_valid_ones():
     assert "poolsize" in result.stderr and "ood_test_per_group" in result.stderr
 
 
-def test_a_budget_larger_than_the_pool_is_rejected():
-    result = run("demo", "--pool-size", "400", "--budget", "5000", "--no-progress")
+def test_a_budget_larger_than_the_pool_is_rejected_before_a_run_directory_is_made(tmp_path):
+    out = tmp_path / "demo-run"
+    result = run("demo", "--pool-size", "400", "--budget", "5000", "--no-progress", "--out", str(out))
     assert result.returncode == 2
     assert "budget" in result.stderr and "400" in result.stderr
+    assert not out.exists()
 
 
 @pytest.mark.real_data

@@ -133,8 +133,9 @@ def run_demo(config: DemoConfig, *, out_dir: str | Path | None = None, progress:
     benchmark = load_benchmark(config.benchmark, **config.benchmark_params)
     encoded = encode_benchmark(benchmark, progress=progress)
     run_dir = Path(out_dir) if out_dir else Path("runs") / f"{datetime.now():%Y%m%d-%H%M%S}-demo-{benchmark.name}"
-    run_dir.mkdir(parents=True, exist_ok=True)
     config = DemoConfig(**{**asdict(config), "strategies": strategies, "loop": config.loop})
+    _schedule(encoded, config)  # a budget or seed set the pool cannot hold fails here, before the directory exists
+    run_dir.mkdir(parents=True, exist_ok=True)
     results = run_grid(encoded, config, progress=progress)
     results.to_parquet(run_dir / "results.parquet", index=False)
     plot_learning_curves(results, run_dir / "learning_curves.png", title=f"{benchmark.name}")
