@@ -84,3 +84,11 @@ def test_thread_count_does_not_change_embeddings_or_fingerprint_and_is_restored(
                                atol=1e-5)
     assert two_threads.fingerprint == encoder.fingerprint
     assert torch.get_num_threads() == before
+
+
+@pytest.mark.parametrize("encoder_name", ["minilm", "minilm-random"])
+def test_a_single_string_is_refused_rather_than_encoded_character_by_character(encoder_name):
+    from anchoral.encoders.registry import encoder_class
+
+    with pytest.raises(ValidationError, match="single str"):
+        encoder_class(encoder_name)().encode("great movie")

@@ -20,3 +20,18 @@ class Encoder(Protocol):
 
     def encode(self, inputs: Sequence, batch_size: int = 64, progress: bool = True) -> np.ndarray:
         ...
+
+
+def check_texts(inputs, encoder: str) -> list[str]:
+    """``inputs`` as a list of strings, or a ValidationError naming ``encoder``. A single
+    string is refused (iterating it would encode its characters one by one)."""
+    from anchoral.errors import ValidationError
+
+    if isinstance(inputs, (str, bytes)):
+        raise ValidationError(f"inputs must be a sequence of strings; got a single {type(inputs).__name__} "
+                              "(wrap it in a list)")
+    texts = list(inputs)
+    bad = next((type(text).__name__ for text in texts if not isinstance(text, str)), None)
+    if bad is not None:
+        raise ValidationError(f"inputs must be strings for the {encoder} text encoder; found a {bad}")
+    return texts

@@ -13,7 +13,7 @@ from typing import Sequence
 
 import numpy as np
 
-from anchoral.errors import ValidationError
+from anchoral.encoders.base import check_texts
 from anchoral.progress import progress_bar
 from anchoral.validation import check_positive_int
 
@@ -104,10 +104,7 @@ class MiniLMEncoder:
 
     def encode(self, inputs: Sequence[str], batch_size: int = 64, progress: bool = True) -> np.ndarray:
         """Embed ``inputs`` (a sequence of strings) as float32 rows, in input order."""
-        texts = list(inputs)
-        if not all(isinstance(text, str) for text in texts):
-            bad = next(type(text).__name__ for text in texts if not isinstance(text, str))
-            raise ValidationError(f"inputs must be strings for the MiniLM text encoder; found a {bad}")
+        texts = check_texts(inputs, "MiniLM")
         batch_size = check_positive_int(batch_size, "batch_size")
         output = np.empty((len(texts), self.dimension), dtype=np.float32)
         if not texts:

@@ -27,6 +27,7 @@ import numpy as np
 
 from anchoral.data.archives import sha256_of
 from anchoral.encoders.minilm import _forbid_hub_access, bundled_model_dir
+from anchoral.encoders.base import check_texts
 from anchoral.errors import ValidationError
 from anchoral.progress import progress_bar
 from anchoral.validation import check_positive_int
@@ -150,13 +151,7 @@ class MiniLMInt8Encoder:
 
     def encode(self, inputs: Sequence[str], batch_size: int = 64, progress: bool = True) -> np.ndarray:
         """Embed ``inputs`` (a sequence of strings) as float32 rows, in input order."""
-        if isinstance(inputs, (str, bytes)):
-            raise ValidationError(f"inputs must be a sequence of strings; got a single {type(inputs).__name__} "
-                                  "(wrap it in a list)")
-        texts = list(inputs)
-        if not all(isinstance(text, str) for text in texts):
-            bad = next(type(text).__name__ for text in texts if not isinstance(text, str))
-            raise ValidationError(f"inputs must be strings for the int8 MiniLM text encoder; found a {bad}")
+        texts = check_texts(inputs, "int8 MiniLM")
         batch_size = check_positive_int(batch_size, "batch_size")
         output = np.empty((len(texts), self.dimension), dtype=np.float32)
         if not texts:

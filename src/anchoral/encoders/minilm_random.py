@@ -16,6 +16,7 @@ from typing import Sequence
 import numpy as np
 
 from anchoral.encoders.minilm import _forbid_hub_access, bundled_model_dir
+from anchoral.encoders.base import check_texts
 from anchoral.errors import ValidationError
 from anchoral.progress import progress_bar
 from anchoral.validation import check_positive_int
@@ -80,10 +81,7 @@ class RandomInitMiniLMEncoder:
         """Embed strings as float32 rows, in input order."""
         import torch
 
-        texts = list(inputs)
-        if not all(isinstance(text, str) for text in texts):
-            bad = next(type(text).__name__ for text in texts if not isinstance(text, str))
-            raise ValidationError(f"inputs must be strings for the MiniLM text encoder; found a {bad}")
+        texts = check_texts(inputs, "MiniLM")
         batch_size = check_positive_int(batch_size, "batch_size")
         output = np.empty((len(texts), self.dimension), dtype=np.float32)
         if not texts:
