@@ -5,6 +5,7 @@ the command line; and the checks that refuse a bad model before a project is wri
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 import typer
 from typer.testing import CliRunner
 
@@ -86,12 +87,9 @@ def test_a_bad_model_is_refused_before_anything_is_written(tmp_path, args, messa
     assert not (tmp_path / "p").exists() or not any((tmp_path / "p").iterdir())
 
 
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message shown when no GPU is present")
 def test_asking_for_a_missing_gpu_is_refused_before_the_round(tmp_path, project, monkeypatch):
-    import torch
-
     monkeypatch.setenv(DEVICE_ENV, "auto")
-    if torch.cuda.is_available():
-        pytest.skip("checks the message shown when no GPU is present")
     result = cli_app()("query", project.directory, "--no-progress", "--device", "cuda", ok=False)
     assert result.exit_code != 0 and "no CUDA GPU" in f"{result.output} {result.exception}"
     assert project.latest_round() is None

@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from anchoral.errors import AnchoralError
+from anchoral.experiments.simulate import json_default
 
 FORMAT_VERSION = 1
 DB_NAME = "results.sqlite"
@@ -216,16 +217,9 @@ class ResultsStore:
                     )
                     connection.executemany(
                         "INSERT INTO rounds (run_id, round, record) VALUES (?, ?, ?)",
-                        [(plan.run_id, int(row["round"]), json.dumps(row, default=_json_default)) for row in rows],
+                        [(plan.run_id, int(row["round"]), json.dumps(row, default=json_default)) for row in rows],
                     )
             except sqlite3.IntegrityError:
                 return False
         return True
 
-
-def _json_default(value):
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    if isinstance(value, np.generic):
-        return value.item()
-    return str(value)

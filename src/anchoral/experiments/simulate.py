@@ -65,7 +65,8 @@ class BenchmarkEvaluator:
         return metrics
 
 
-def _json_default(value):
+def json_default(value):
+    """``json.dumps`` fallback for NumPy values (arrays as lists, scalars as Python numbers)."""
     if isinstance(value, np.ndarray):
         return value.tolist()
     if isinstance(value, np.generic):
@@ -127,7 +128,7 @@ def simulate(encoded: EncodedBenchmark, spec: RunSpec, *, on_round=None, batch_a
             "first_loss": record.fit.first_loss,
             "final_loss": record.fit.final_loss,
             "selected": record.selected.tolist(),
-            "diagnostics": json.dumps(record.diagnostics, default=_json_default, sort_keys=True),
+            "diagnostics": json.dumps(record.diagnostics, default=json_default, sort_keys=True),
             "loop_config": json.dumps(asdict(spec.loop), sort_keys=True),
         })
     return rows
