@@ -115,32 +115,24 @@ def write_study_report(run_dir: str | Path) -> Path:
             lines += [f"### {benchmark}", "", tables.upsampling_markdown_table(upsampling, benchmark), "",
                       f"![upsampling, {benchmark}](figures/{path.name})", ""]
 
-    if not character.empty:
-        lines += ["## What the batches are like (ALVIN Table 3)", "",
-                  "Unc. = mean predictive entropy (nats) of the batch under a model trained on the whole labeled "
-                  "pool; Div. = (mean over the unlabeled pool of the distance to the nearest batch member)^-1; "
-                  "Repr. = mean cosine similarity of each batch member to its 10 most similar unlabeled examples. "
-                  "Distances in the frozen encoder's feature space; each run's mean over its selections, then "
-                  "mean ± std over seeds.", ""]
-        for benchmark in benchmarks:
-            if benchmark in set(character["benchmark"]):
-                lines += [f"### {benchmark}", "", tables.batch_character_markdown(character, benchmark), ""]
-
-    if not recall.empty:
-        lines += ["## Minority inference from training dynamics (ALVIN Table 4)", "",
-                  "Recall (%) of the truly-minority labeled examples among those the strategy inferred as "
-                  "minority, at each round (columns: labels when the batch was chosen), mean ± std over seeds.", ""]
-        for benchmark in benchmarks:
-            if benchmark in set(recall["benchmark"]):
-                lines += [f"### {benchmark}", "", tables.minority_recall_markdown(recall, benchmark), ""]
-
-    if not timing.empty:
-        lines += ["## Selection wall time (ALVIN Table 6)", "",
-                  "Seconds to choose one batch (mean ± std over selections) on this machine's CPU; for ALVIN, "
-                  "split into anchor creation and example selection. Fit = training the head each round.", ""]
-        for benchmark in benchmarks:
-            if benchmark in set(timing["benchmark"]):
-                lines += [f"### {benchmark}", "", tables.selection_time_markdown(timing, benchmark), ""]
+    lines += _per_benchmark_section(
+        "What the batches are like (ALVIN Table 3)",
+        "Unc. = mean predictive entropy (nats) of the batch under a model trained on the whole labeled "
+        "pool; Div. = (mean over the unlabeled pool of the distance to the nearest batch member)^-1; "
+        "Repr. = mean cosine similarity of each batch member to its 10 most similar unlabeled examples. "
+        "Distances in the frozen encoder's feature space; each run's mean over its selections, then "
+        "mean ± std over seeds.",
+        character, benchmarks, tables.batch_character_markdown)
+    lines += _per_benchmark_section(
+        "Minority inference from training dynamics (ALVIN Table 4)",
+        "Recall (%) of the truly-minority labeled examples among those the strategy inferred as "
+        "minority, at each round (columns: labels when the batch was chosen), mean ± std over seeds.",
+        recall, benchmarks, tables.minority_recall_markdown)
+    lines += _per_benchmark_section(
+        "Selection wall time (ALVIN Table 6)",
+        "Seconds to choose one batch (mean ± std over selections) on this machine's CPU; for ALVIN, "
+        "split into anchor creation and example selection. Fit = training the head each round.",
+        timing, benchmarks, tables.selection_time_markdown)
 
     alvin_sections = []
     for benchmark in benchmarks:
@@ -250,3 +242,15 @@ def _rho_markdown(points: pd.DataFrame) -> str:
     header = ["rho", "strategy"] + [("minority upsampling" if m == "minority_upsampling"
                                      else f"{METRIC_LABELS[m]} gain (pts)") for m in metrics]
     return markdown_table(header, body)
+
+
+def _per_benchmark_section(title: str, intro: str, frame, benchmarks, render) -> list[str]:
+    """A report section with one table per benchmark present in ``frame`` (nothing if it is empty)."""
+    if frame.empty:
+        return []
+    lines = [f"## {title}", "", intro, ""]
+    present = set(frame["benchmark"])
+    for benchmark in benchmarks:
+        if benchmark in present:
+            lines += [f"### {benchmark}", "", render(frame, benchmark), ""]
+    return lines
