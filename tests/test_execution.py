@@ -85,7 +85,10 @@ def test_knn_split_by_blocks_of_queries_equals_one_search(ray_executor, fitted):
         distances, indices = knn(queries, features, 7, executor=ray_executor, **options)
         expected_distances, expected_indices = local_knn(queries, features, 7, **options)
         np.testing.assert_array_equal(indices, expected_indices)
-        np.testing.assert_array_equal(distances, expected_distances)
+        # The distances come from ||q||^2 - 2 q.x + ||x||^2 in float32, and BLAS may round a
+        # block of 10 queries differently from a block of 37: equal up to that rounding.
+        scale = float((queries**2).sum(axis=1).max() + (features**2).sum(axis=1).max())
+        np.testing.assert_allclose(distances, expected_distances, rtol=0, atol=1e-5 * scale)
 
 
 def test_map_keeps_the_order_of_items_and_passes_shared_values(ray_executor):
