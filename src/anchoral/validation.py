@@ -31,10 +31,18 @@ FINITE_CHECK_ROWS = 65536
 
 def _count_non_finite_rows(array: np.ndarray) -> int:
     """Rows holding a NaN or an infinity, checked in blocks so a large (memory-mapped) pool
-    needs no pool-sized temporary."""
+    needs no pool-sized temporary.
+
+    A block whose sum is finite holds no NaN or infinity (either would make the sum
+    non-finite), so the one reduction clears it; only a block whose sum is not finite
+    (a bad value, or finite values so large that the sum overflows) is counted row by row."""
     bad = 0
     for start in range(0, array.shape[0], FINITE_CHECK_ROWS):
-        finite = np.isfinite(array[start : start + FINITE_CHECK_ROWS])
+        block = array[start : start + FINITE_CHECK_ROWS]
+        with np.errstate(over="ignore", invalid="ignore"):
+            if np.isfinite(block.sum()):
+                continue
+        finite = np.isfinite(block)
         if array.ndim > 1:
             finite = finite.all(axis=tuple(range(1, array.ndim)))
         bad += int(finite.size - np.count_nonzero(finite))

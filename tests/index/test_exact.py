@@ -3,6 +3,7 @@ import pytest
 
 from anchoral.errors import ValidationError
 from anchoral.index import exact_knn, knn
+from anchoral.index.exact import smallest_k_positions
 
 
 def brute_force(queries, database, k):
@@ -104,3 +105,32 @@ def test_bad_rows_are_rejected(rows):
     data = np.zeros((50, 4), dtype=np.float32)
     with pytest.raises(ValidationError, match="rows must"):
         knn(data[:2], data, 1, rows=rows)
+
+
+def reference_smallest_k(values, k):
+    """Positions of the k smallest per row, equal values by lower position, in increasing order."""
+    return np.sort(np.argsort(values, axis=1, kind="stable")[:, :k], axis=1)
+
+
+@pytest.mark.parametrize("k", [1, 2, 10, 39, 40])
+def test_smallest_k_positions_equals_a_stable_sort_on_distinct_values(k):
+    values = np.random.default_rng(5).normal(size=(300, 40)).astype(np.float32)
+    np.testing.assert_array_equal(smallest_k_positions(values, k), reference_smallest_k(values, k))
+
+
+@pytest.mark.parametrize("k", [1, 3, 7])
+def test_smallest_k_positions_takes_the_lowest_positions_among_ties_at_the_kth_value(k):
+    # Values from {0, 1, 2}: almost every row has ties at its k-th smallest value.
+    values = np.random.default_rng(6).integers(0, 3, size=(200, 12)).astype(np.float32)
+    values[0] = 1.0  # a row that is all one tie
+    np.testing.assert_array_equal(smallest_k_positions(values, k), reference_smallest_k(values, k))
+
+
+def test_a_small_database_with_duplicate_rows_gives_the_lower_index_first():
+    rng = np.random.default_rng(7)
+    database = np.repeat(rng.normal(size=(20, 6)).astype(np.float32), 3, axis=0)  # every row three times
+    queries = rng.normal(size=(500, 6)).astype(np.float32)
+    distances, indices = exact_knn(queries, database, 5)
+    expected_distances, expected_indices = brute_force(queries, database, 5)
+    np.testing.assert_array_equal(indices, expected_indices)
+    np.testing.assert_allclose(distances, expected_distances, rtol=1e-4, atol=1e-4)

@@ -6,8 +6,8 @@ the caller never copies a subset of a large, possibly memory-mapped pool) and th
 queries in blocks, so memory stays at one ``query block x database block`` tile of
 floats plus one gathered database block, whatever N is.
 
-The top-k is kept incrementally: the first block's k best per query come from an
-``argpartition``; for every later block only the entries under the query's current
+The top-k is kept incrementally: the first block's k best per query come from a
+value partition and one comparison (``smallest_k_positions``); for every later block only the entries under the query's current
 k-th best distance are merged (after a few blocks that is a handful per query), so
 selection costs one comparison per distance instead of a partition of every row.
 On one CPU this beats ``faiss.IndexFlatL2`` for the few-thousand-query searches the
@@ -74,12 +74,43 @@ def exact_knn(queries, database, k: int, *, rows=None, block_bytes: int = DEFAUL
     blocks = [(start, min(start + database_rows, n_searched)) for start in range(0, n_searched, database_rows)]
     for start in range(0, queries.shape[0], query_rows):
         block = queries[start : start + query_rows]
-        best, best_index = _block_top_k(block * np.float32(-2), database, rows, blocks, k)
+        best, best_index = _block_top_k(block, database, rows, blocks, k)
         best += np.einsum("ij,ij->i", block, block)[:, None]
-        order = np.lexsort((best_index, best), axis=1)
+        # One block: each row's positions come in increasing order, so a stable sort by
+        # distance orders equal distances by lower index, as the lexsort does (at half its cost).
+        order = np.argsort(best, axis=1, kind="stable") if len(blocks) == 1 else np.lexsort((best_index, best), axis=1)
         indices[start : start + query_rows] = np.take_along_axis(best_index, order, axis=1)
         distances[start : start + query_rows] = np.maximum(np.take_along_axis(best, order, axis=1), 0)
     return distances, indices
+
+
+def smallest_k_positions(values: np.ndarray, k: int) -> np.ndarray:
+    """Column positions of the ``k`` smallest entries of every row of ``values``, each row's in
+    increasing column order; among entries equal to a row's k-th smallest, the lowest columns.
+
+    ``np.partition`` finds each row's k-th smallest value (3-4x faster here than
+    ``np.argpartition``, which has no SIMD path for float32 rows), one comparison marks the
+    entries at or under it, and ``flatnonzero`` reads them off. Rows with more than ``k``
+    marked entries (ties at the k-th value) are resolved by a stable sort of those rows only.
+    """
+    n, m = values.shape
+    if k >= m:
+        return np.broadcast_to(np.arange(m), (n, m)).copy()
+    if k == 1:
+        return values.argmin(axis=1)[:, None]  # the first (lowest) position of each row's minimum
+    kth = np.partition(values, k - 1, axis=1)[:, k - 1]
+    mask = values <= kth[:, None]
+    hits = np.flatnonzero(mask)
+    if hits.size == n * k:  # every row has at least k marked entries, so exactly k each
+        return (hits % m).reshape(n, k)
+    counts = np.count_nonzero(mask, axis=1)
+    tied = np.flatnonzero(counts > k)
+    positions = np.empty((n, k), dtype=np.int64)
+    exact = counts == k
+    hit_rows = hits // m
+    positions[exact] = (hits[exact[hit_rows]] % m).reshape(-1, k)
+    positions[tied] = np.sort(np.argsort(values[tied], axis=1, kind="stable")[:, :k], axis=1)
+    return positions
 
 
 def _augmented_block(database: np.ndarray, rows: np.ndarray | None, start: int, stop: int) -> np.ndarray:
@@ -91,15 +122,16 @@ def _augmented_block(database: np.ndarray, rows: np.ndarray | None, start: int, 
     return augmented
 
 
-def _block_top_k(scaled_queries: np.ndarray, database, rows, blocks, k: int) -> tuple[np.ndarray, np.ndarray]:
+def _block_top_k(query_block: np.ndarray, database, rows, blocks, k: int) -> tuple[np.ndarray, np.ndarray]:
     """k smallest of ``||x||^2 - 2 q.x`` per query over every database block (unsorted).
 
-    One GEMM per block gives the whole expression: the queries carry a trailing 1 and the
-    block a trailing ||x||^2. The product and the comparison mask reuse two buffers across
-    blocks (fresh tile-sized arrays per block cost page faults comparable to the GEMM)."""
-    n = scaled_queries.shape[0]
-    queries = np.empty((n, scaled_queries.shape[1] + 1), dtype=np.float32)
-    queries[:, :-1] = scaled_queries
+    One GEMM per block gives the whole expression: the queries, scaled by -2, carry a
+    trailing 1 and the block a trailing ||x||^2. The product and the comparison mask reuse
+    two buffers across blocks (fresh tile-sized arrays per block cost page faults
+    comparable to the GEMM)."""
+    n = query_block.shape[0]
+    queries = np.empty((n, query_block.shape[1] + 1), dtype=np.float32)
+    np.multiply(query_block, np.float32(-2), out=queries[:, :-1])
     queries[:, -1] = 1.0
     best = np.full((n, k), np.inf, dtype=np.float32)
     best_index = np.full((n, k), -1, dtype=np.int64)
@@ -112,8 +144,7 @@ def _block_top_k(scaled_queries: np.ndarray, database, rows, blocks, k: int) -> 
         partial = product_buffer if stop - start == width else np.empty((n, stop - start), dtype=np.float32)
         np.matmul(queries, chunk.T, out=partial)
         if number == 0 and partial.shape[1] >= k:  # the usual start: the first block alone fills the top-k
-            nearest = np.argpartition(partial, k - 1, axis=1)[:, :k] if partial.shape[1] > k else \
-                np.broadcast_to(np.arange(k), (n, k)).copy()
+            nearest = smallest_k_positions(partial, k)
             best = np.take_along_axis(partial, nearest, axis=1)
             best_index = nearest + start
             threshold = best.max(axis=1)
