@@ -92,7 +92,8 @@ def test_k_is_capped_at_the_number_of_labeled_examples():
 
 
 def test_a_class_the_candidate_rules_out_costs_a_finite_score():
-    scores = mean_neighbour_kl(np.array([[[0.5, 0.5]], [[1.0, 0.0]]]), np.array([[1.0, 0.0], [1.0, 0.0]]))
+    scores = mean_neighbour_kl(np.array([[0.5, 0.5], [1.0, 0.0]]), np.array([[0], [1]]),
+                               np.array([[1.0, 0.0], [1.0, 0.0]]))
     assert np.isfinite(scores).all()
     assert scores[0] > 10 and scores[1] == 0
 
@@ -114,3 +115,37 @@ def test_same_seed_gives_the_same_selection_and_never_a_labeled_index(fitted_sta
 def test_rejects_a_non_positive_neighbour_count():
     with pytest.raises(ValidationError, match="n_neighbours"):
         ContrastiveActiveLearning(n_neighbours=0)
+
+
+def brute_force_cal_scores(embeddings, probabilities, labeled, k):
+    """CAL's scores for every unlabeled row, the slow way: normalise everything, sort all distances."""
+    embeddings = np.asarray(embeddings, dtype=np.float64)
+    norms = np.linalg.norm(embeddings, axis=1, keepdims=True)
+    directions = embeddings / np.where(norms > 0, norms, 1.0)
+    unlabeled = np.setdiff1d(np.arange(len(embeddings)), labeled)
+    distances = ((directions[unlabeled][:, None] - directions[labeled][None]) ** 2).sum(axis=2)
+    nearest = np.argsort(distances, axis=1, kind="stable")[:, :k]
+    scores = np.array([np.mean([kl(probabilities[labeled[j]], probabilities[i]) for j in row])
+                       for i, row in zip(unlabeled, nearest)])
+    return unlabeled, scores
+
+
+def random_cal_problem(seed, n=400, d=12, n_labeled=30):
+    rng = np.random.default_rng(seed)
+    # Rows of very different lengths: only their directions may matter.
+    embeddings = rng.normal(size=(n, d)) * rng.uniform(0.01, 100, size=(n, 1))
+    probabilities = rng.dirichlet(np.ones(3), size=n)
+    labeled = rng.choice(n, n_labeled, replace=False)
+    return embeddings, probabilities, labeled
+
+
+@pytest.mark.parametrize("zero_labeled_row", [False, True])
+def test_scores_equal_a_brute_force_search_over_normalised_representations(zero_labeled_row):
+    embeddings, probabilities, labeled = random_cal_problem(seed=4)
+    if zero_labeled_row:  # a dead-ReLU representation among the labeled: the normalised path
+        embeddings[labeled[3]] = 0.0
+    state = state_with(embeddings, probabilities, labeled_indices=labeled)
+    selection = ContrastiveActiveLearning(n_neighbours=5).select(state, 370, np.random.default_rng(0))
+    unlabeled, expected = brute_force_cal_scores(embeddings, probabilities, labeled, 5)
+    by_index = dict(zip(unlabeled.tolist(), expected.tolist()))
+    np.testing.assert_allclose(selection.scores, [by_index[i] for i in selection.indices.tolist()], rtol=1e-6)
