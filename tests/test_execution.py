@@ -106,8 +106,8 @@ def test_every_strategy_selects_the_same_batch_through_ray(ray_executor, fitted,
     local = make_strategy(name).select(round_state(fitted), 12, np.random.default_rng(7))
     distributed = make_strategy(name).select(round_state(fitted, ray_executor), 12, np.random.default_rng(7))
     np.testing.assert_array_equal(distributed.indices, local.indices)
-    if local.scores is not None:
-        np.testing.assert_array_equal(distributed.scores, local.scores)
+    if local.scores is not None:  # equal up to the float32 rounding of differently shaped BLAS blocks
+        np.testing.assert_allclose(distributed.scores, local.scores, rtol=1e-5, atol=1e-6)
 
 
 def test_the_loop_with_a_ray_executor_records_the_same_rounds(ray_executor, fitted):

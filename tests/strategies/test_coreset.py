@@ -61,3 +61,59 @@ def test_same_seed_gives_the_same_selection_and_never_a_labeled_index(fitted_sta
     np.testing.assert_array_equal(first.indices, second.indices)
     assert len(set(first.indices.tolist())) == 15
     assert not set(first.indices.tolist()) & set(fitted_state.labeled_indices.tolist())
+
+
+def eager_greedy_k_center(embeddings, labeled, n, rng):
+    """The textbook algorithm: one float64 distance row to every pick, ties by rng."""
+    embeddings = np.asarray(embeddings, dtype=np.float64)
+    unlabeled = np.setdiff1d(np.arange(len(embeddings)), labeled)
+    points = embeddings[unlabeled]
+    if len(labeled):
+        min_distances = ((points[:, None] - embeddings[labeled][None]) ** 2).sum(axis=2).min(axis=1)
+    else:
+        min_distances = np.full(unlabeled.size, np.inf)
+    picks = []
+    for _ in range(n):
+        best = np.flatnonzero(min_distances == min_distances.max())
+        pick = int(best[0]) if best.size == 1 else int(rng.choice(best))
+        picks.append(pick)
+        min_distances = np.minimum(min_distances, ((points - points[pick]) ** 2).sum(axis=1))
+        min_distances[pick] = -np.inf
+    return unlabeled[picks]
+
+
+def coreset_problem(points, n_labeled, seed):
+    rng = np.random.default_rng(seed)
+    labeled = rng.choice(len(points), n_labeled, replace=False) if n_labeled else np.array([], dtype=np.int64)
+    return state_on_features(points, labeled_indices=labeled), labeled
+
+
+def test_lazy_picks_equal_the_eager_algorithm_in_high_dimension_and_touch_few_points():
+    points = np.random.default_rng(8).normal(size=(3000, 64))
+    state, labeled = coreset_problem(points, 40, seed=1)
+    selection = CoreSet().select(state, 60, np.random.default_rng(0))
+    expected = eager_greedy_k_center(points.astype(np.float32), labeled, 60, np.random.default_rng(0))
+    np.testing.assert_array_equal(selection.indices, expected)
+    assert selection.diagnostics["points_evaluated"] < 3000 // 2  # the laziness is real, not a full pass per pick
+
+
+@pytest.mark.parametrize("n_labeled", [0, 5])
+def test_lazy_picks_equal_the_eager_algorithm_when_every_bound_gets_beaten(n_labeled):
+    # Two dimensions, 1,500 points: each pick pulls down the bounds of its neighbours, so the
+    # frontier must grow well past its first 256 points.
+    points = np.random.default_rng(9).uniform(size=(1500, 2))
+    state, labeled = coreset_problem(points, n_labeled, seed=2)
+    selection = CoreSet().select(state, 120, np.random.default_rng(4))
+    expected = eager_greedy_k_center(points.astype(np.float32), labeled, 120, np.random.default_rng(4))
+    np.testing.assert_array_equal(selection.indices, expected)
+    assert selection.diagnostics["points_evaluated"] > 256
+
+
+def test_lazy_picks_equal_the_eager_algorithm_with_exact_ties_everywhere():
+    # Small integer grid with repeated points: many exactly equal distances, broken by rng alike.
+    points = np.random.default_rng(10).integers(0, 6, size=(800, 3)).astype(np.float64)
+    state, labeled = coreset_problem(points, 10, seed=3)
+    for seed in range(3):
+        selection = CoreSet().select(state, 50, np.random.default_rng(seed))
+        expected = eager_greedy_k_center(points, labeled, 50, np.random.default_rng(seed))
+        np.testing.assert_array_equal(selection.indices, expected)
