@@ -26,6 +26,18 @@ def test_scores_match_their_formulas_by_hand():
     np.testing.assert_allclose(entropy(PROBABILITIES), expected_entropy)
 
 
+@pytest.mark.parametrize("n_classes", [2, 5, 33, 100])  # the per-column loop and the row reduction
+def test_scores_equal_their_row_formulas_for_any_number_of_classes(n_classes):
+    probabilities = np.random.default_rng(n_classes).dirichlet(np.full(n_classes, 0.3), size=500)
+    probabilities[:7] = np.eye(n_classes)[np.arange(7) % n_classes]  # exact zeros: 0 log 0 = 0
+    np.testing.assert_allclose(least_confidence(probabilities), 1 - probabilities.max(axis=1), rtol=1e-12)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        terms = np.where(probabilities > 0, probabilities * np.log(probabilities), 0.0)
+    np.testing.assert_allclose(entropy(probabilities), -terms.sum(axis=1), rtol=1e-12, atol=1e-15)
+    top_two = np.sort(probabilities, axis=1)[:, -2:]
+    np.testing.assert_allclose(margin(probabilities), top_two[:, 0] - top_two[:, 1], rtol=1e-12)
+
+
 def test_the_three_scores_rank_differently_on_multiclass_and_pick_their_own_best():
     rng = np.random.default_rng(0)
     state = state_with_probabilities(PROBABILITIES)

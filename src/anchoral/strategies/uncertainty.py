@@ -13,15 +13,32 @@ from anchoral.strategies.base import RoundState, Selection, Strategy
 from anchoral.strategies.ranking import top_k_random_ties
 
 
+# Up to this many classes, a loop over the columns (one vectorised operation per class)
+# beats NumPy's reduction along a short row axis: 5x for the max of two columns, 2x for
+# the sum of two entropy terms (100k rows; benchmarks/peers.py, "probabilities given").
+COLUMN_LOOP_MAX_CLASSES = 32
+
+
 def least_confidence(probabilities: np.ndarray) -> np.ndarray:
     """1 - max_c p_c (Tamkin et al.'s default acquisition function)."""
-    return 1.0 - probabilities.max(axis=1)
+    probabilities = np.asarray(probabilities)
+    if probabilities.shape[1] > COLUMN_LOOP_MAX_CLASSES:
+        return 1.0 - probabilities.max(axis=1)
+    top = probabilities[:, 0].copy()
+    for column in range(1, probabilities.shape[1]):
+        np.maximum(top, probabilities[:, column], out=top)
+    return np.subtract(1.0, top, out=top)
 
 
 def entropy(probabilities: np.ndarray) -> np.ndarray:
-    """Predictive entropy -sum_c p_c log p_c, with 0 log 0 = 0."""
+    """Predictive entropy -sum_c p_c log p_c, with 0 log 0 = 0 (``xlogy``)."""
     p = np.asarray(probabilities, dtype=np.float64)
-    return -xlogy(p, p).sum(axis=1)  # xlogy(0, 0) = 0, in one pass
+    if p.shape[1] > COLUMN_LOOP_MAX_CLASSES:
+        return -xlogy(p, p).sum(axis=1)
+    total = xlogy(p[:, 0], p[:, 0])
+    for column in range(1, p.shape[1]):
+        total += xlogy(p[:, column], p[:, column])
+    return np.negative(total, out=total)
 
 
 def margin(probabilities: np.ndarray) -> np.ndarray:
@@ -42,7 +59,9 @@ class _UncertaintySampling(Strategy):
 
     def _select(self, state: RoundState, n: int, rng: np.random.Generator) -> Selection:
         candidates = state.unlabeled_indices
-        scores = self.score(state.pool_probabilities[candidates])
+        # Score the whole pool, then take the candidates' scores: a 1-D gather instead of a
+        # copy of the candidates' probability rows (|L| is small next to the pool).
+        scores = self.score(state.pool_probabilities)[candidates]
         best = top_k_random_ties(scores, n, rng)
         return Selection(indices=candidates[best], scores=scores[best])
 
