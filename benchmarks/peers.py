@@ -58,7 +58,9 @@ k-means:          bert-km (L2-normalised; MiniBatchKMeans above 20k rows) | Embe
                   (sklearn KMeans, Lloyd) | - (no BERT-KM-like strategy)
 
 Each cell is the median of ``--repeats`` runs, interleaved in one process: for each
-repeat, ours, then small-text, then scikit-activeml. A cell whose first run takes over
+repeat, ours, then small-text, then scikit-activeml. Before the repeats, each call runs
+once as a warm-up, not counted if it took under 1 s (a slower call's first run counts as
+its first repeat). A cell whose first run takes over
 ``--single-run-above`` seconds is not repeated (marked ``1 run``). A (library, strategy)
 that took over 20 s at one N is skipped at larger N; N = 1,000,000 runs ours, and a
 peer's strategy only if it finished N = 100,000 within 20 s, in the same process or, for
@@ -71,7 +73,10 @@ Floors, measured in the same process:
   pool, the least the timed call as defined above can do;
 - ``GEMM 1500 x N x 384`` and ``+ top-k (k=10)``: the anchor search of ALVIN as one
   blocked float32 GEMM (squared distances up to a per-anchor constant) with a per-block
-  argpartition and merge.
+  argpartition and merge;
+- ``LR predict_proba + GEMM N x 200 x 384``: the pool's probabilities and its inner
+  products with the labeled rows in blocks of 4,096, the least an exact CAL (k-NN from
+  the pool to L, then KL of predictions) has to compute.
 The ``ours, probabilities given`` rows time our uncertainty strategies with the
 RoundState's probability cache already warm, the like-for-like comparison with the
 first floor.
@@ -105,6 +110,7 @@ MINORITY_SHARE = 0.25
 TARGET_ANCHORS = 1500
 ANCHOR_K = 10
 SKIP_AFTER_SECONDS = 20.0
+WARMUP_BELOW_SECONDS = 1.0
 ONE_MILLION = 1_000_000
 PEERS = ("small-text", "scikit-activeml")
 
@@ -398,26 +404,34 @@ def timed(run, seed: int) -> tuple[float, np.ndarray, dict]:
 
 def interleaved(calls: dict[str, object], workload: Workload, repeats: int, single_run_above: float,
                 label: str) -> dict[str, Cell]:
-    """Median time of each call, the calls interleaved within every repeat."""
+    """Median time of each call, the calls interleaved within every repeat.
+
+    Round 0 is a warm-up: a call that finishes it in under ``WARMUP_BELOW_SECONDS`` is run
+    ``repeats`` more times and the warm-up is not counted (at a few milliseconds a first
+    call's page faults and cold caches dominate); a slower call's first run counts as its
+    first repeat, so no slow call runs an extra time."""
     cells = {who: Cell() for who in calls}
-    for repeat in range(repeats):
+    for round_number in range(repeats + 1):
         for who, run in calls.items():
             cell = cells[who]
-            if run is None or cell.done or cell.error:
+            if run is None or cell.done or cell.error or len(cell.times) >= repeats:
                 continue
             try:
-                seconds, indices, diagnostics = timed(run, repeat)
+                seconds, indices, diagnostics = timed(run, round_number)
                 check_batch(indices, workload, f"{who} {label}")
             except Exception as exc:  # report it and keep timing the others
                 cell.error = f"{type(exc).__name__}: {exc}"[:300]
                 print(f"    {label} {who}: {cell.error}", flush=True)
                 continue
-            cell.times.append(seconds)
             if diagnostics:
                 cell.diagnostics = diagnostics
-            if repeat == 0 and seconds > single_run_above:
+            if round_number == 0 and seconds < WARMUP_BELOW_SECONDS:
+                print(f"    {label} {who} warm-up: {seconds:.3f} s", flush=True)
+                continue
+            cell.times.append(seconds)
+            if len(cell.times) == 1 and seconds > single_run_above:
                 cell.done = True
-            print(f"    {label} {who} run {repeat + 1}: {seconds:.3f} s", flush=True)
+            print(f"    {label} {who} run {len(cell.times)}: {seconds:.3f} s", flush=True)
     return cells
 
 
@@ -473,8 +487,20 @@ def floors(workload: Workload, repeats: int) -> dict[str, float]:
             lambda: gemm_top_k(anchors, unlabeled_features, ANCHOR_K, top_k=False), repeats),
         f"GEMM {TARGET_ANCHORS} x N x {N_FEATURES} + top-k (k={ANCHOR_K})": median_of(
             lambda: gemm_top_k(anchors, unlabeled_features, ANCHOR_K), repeats),
+        CAL_FLOOR: median_of(lambda: (workload.estimator.predict_proba(features),
+                                      gemm_blocks(features, features[workload.labeled])), repeats),
     }
     return result
+
+
+CAL_FLOOR = f"LR predict_proba + GEMM N x {N_LABELED} x {N_FEATURES}"
+
+
+def gemm_blocks(queries: np.ndarray, database: np.ndarray, block: int = 4096) -> None:
+    """Every query's inner products with a small database, in row blocks of the queries: the
+    product any exact k-NN from the pool to the labeled set (CAL, core-set) has to compute."""
+    for start in range(0, queries.shape[0], block):
+        queries[start : start + block] @ database.T
 
 
 # ---------------------------------------------------------------- driver
@@ -582,6 +608,9 @@ def print_report(size: int, keys: list[str], summary, results, extras, alvin, fl
         if key in UNCERTAINTY and results[key]["ours"].seconds:
             print(f"- {SHARED[key][0]}, ours, full call: {results[key]['ours'].seconds / call_floor:.2f}x the "
                   f"'LR predict_proba + entropy top-k' floor")
+    if "cal" in results and results["cal"]["ours"].seconds:
+        print(f"- CAL, ours, full call: {results['cal']['ours'].seconds / floor[CAL_FLOOR]:.2f}x the "
+              f"'{CAL_FLOOR}' floor")
     d = alvin.diagnostics
     alvin_text = "error: " + alvin.error if alvin.error else (
         f"{fmt(alvin.seconds)} s with {d.get('n_anchors')} anchors (K = {summary['alvin_k']}, {d.get('n_pairs')} pairs "
