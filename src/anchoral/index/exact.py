@@ -7,9 +7,10 @@ queries in blocks, so memory stays at one ``query block x database block`` tile 
 floats plus one gathered database block, whatever N is.
 
 The top-k is kept incrementally: the first block's k best per query come from a
-value partition and one comparison (``smallest_k_positions``); for every later block only the entries under the query's current
-k-th best distance are merged (after a few blocks that is a handful per query), so
-selection costs one comparison per distance instead of a partition of every row.
+value partition and one comparison (``smallest_k_positions``); for every later block
+only the entries under the query's current k-th best distance are merged (after a few
+blocks that is a handful per query), so selection costs one comparison per distance
+instead of a partition of every row.
 On one CPU this beats ``faiss.IndexFlatL2`` for the few-thousand-query searches the
 strategies make (DESIGN.md, Real components; ``benchmarks/knn_speed.py`` measures it).
 """
