@@ -7,7 +7,8 @@ times, in one process and interleaved (the order rotates every repeat), the medi
 - raw: ``SentenceTransformer(str(bundled_model_dir()), device="cpu").encode(texts, batch_size=64)``
   (sorts by length internally; torch's default intra-op thread count);
 - ours: ``MiniLMEncoder().encode(texts)`` (defaults, progress bar included), and
-  ``MiniLMEncoder(num_threads=k)`` for every other ``k`` in ``--threads``;
+  ``MiniLMEncoder(num_threads=k)`` for every ``k`` in ``--threads`` other than the
+  default's (torch's own thread count);
 - int8: ``MiniLMInt8Encoder(num_threads=k)`` for every ``k`` in ``--threads`` (skipped with
   a note when ``anchoral[onnx]`` is not installed).
 
@@ -86,12 +87,14 @@ def build_contenders(thread_counts: list[int]) -> tuple[list[Contender], str | N
         with contextlib.redirect_stdout(io.StringIO()):
             return ours.encode(texts)
 
+    ours_threads = ours.num_threads or default_threads  # None: torch's own setting
     contenders = [
         Contender("raw sentence-transformers", f"torch {default_threads} (default)", raw),
-        Contender("ours: MiniLMEncoder()", f"torch {ours.num_threads}", ours_default),
+        Contender("ours: MiniLMEncoder()", f"torch {ours_threads}" + (" (default)" if ours.num_threads is None else ""),
+                  ours_default),
     ]
     for count in thread_counts:
-        if count != ours.num_threads:
+        if count != ours_threads:
             other = MiniLMEncoder(num_threads=count)
             contenders.append(Contender(f"ours: MiniLMEncoder(num_threads={count})", f"torch {count}",
                                         lambda texts, other=other: other.encode(texts, progress=False)))

@@ -59,7 +59,7 @@ def main() -> None:
     parser.add_argument("--sizes", default="100,500,1000", help="labeled-set sizes, comma-separated")
     parser.add_argument("--pool", type=int, default=5000, help="pool size (texts scored every round)")
     parser.add_argument("--max-epochs", type=int, default=None, help="epoch cap (default: the model's, 20)")
-    parser.add_argument("--threads", type=int, default=None, help="CPU threads (default: the model's, 1)")
+    parser.add_argument("--threads", type=int, default=None, help="CPU threads (default: the model's, torch's own setting)")
     parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()

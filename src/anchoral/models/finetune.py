@@ -36,10 +36,6 @@ LENGTH_GROUP_BATCHES = 4
 sorted by length before it is cut, so each batch pads to a similar length. On VADER
 sentences that pads 1.27x the real tokens instead of 1.9x for fully random batches,
 while batch composition still changes every epoch (grouping all examples would fix it)."""
-CPU_THREADS = 1
-"""Intra-op threads on CPU unless ``num_threads`` says otherwise. Measured on the 2-core
-build machine with other jobs running: a MiniLM training step (16 sentences) took 1.1-1.9 s
-on one thread and 3.5-8.3 s on two (seven probes each), because the second thread waits on a busy core."""
 
 
 def check_texts(texts, name: str = "texts") -> list[str]:
@@ -149,7 +145,10 @@ class FineTunedTransformer:
     eval_batch_size : int, default 64
         Batch size of inference (``embed`` / ``predict_proba`` and the per-epoch pass).
     num_threads : int or None, default None
-        CPU intra-op threads during fit and inference; None = ``CPU_THREADS`` (1).
+        CPU intra-op threads during fit and inference; None = torch's own setting (one per
+        core unless the process changed it; ``anchoral run --jobs N`` workers use one each).
+        On the idle 2-core build machine a round of 100 labels took 9.1 s on two threads and
+        14.9 s on one (``benchmarks/finetune_speed.py --sizes 100 --pool 500 --max-epochs 3``).
     progress : bool, default True
         Show transient progress bars for fitting and inference.
     """
@@ -206,7 +205,7 @@ class FineTunedTransformer:
         self.device = resolve_device(device)
         self.mixed_precision = bool(mixed_precision)
         self.eval_batch_size = check_positive_int(eval_batch_size, "eval_batch_size")
-        self.num_threads = CPU_THREADS if num_threads is None else check_positive_int(num_threads, "num_threads")
+        self.num_threads = None if num_threads is None else check_positive_int(num_threads, "num_threads")
         self.progress = bool(progress)
 
         self.tokenizer_ = None
@@ -308,7 +307,9 @@ class FineTunedTransformer:
         return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
 
     def _threads(self):
-        return _torch_threads(self.num_threads) if self.device.type == "cpu" else nullcontext()
+        if self.num_threads is None or self.device.type != "cpu":
+            return nullcontext()
+        return _torch_threads(self.num_threads)
 
     def _pool(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """f_enc in float32: the final layer's CLS vector or its attention-masked mean."""
