@@ -77,8 +77,9 @@ class LazyFarthestPoint:
             frontier_points = self.order[: self.frontier]
             values = self.bounds[frontier_points]
             best = values.max()
-            outside = self.start_bounds[self.frontier] if self.frontier < self.bounds.size else -np.inf
-            if best > outside:
+            if self.frontier == self.bounds.size or best > self.start_bounds[self.frontier]:
+                if best == -np.inf:
+                    raise ValueError("every point is already a centre; there is no farthest point left")
                 return np.sort(frontier_points[values == best])
             self._grow(min(self.bounds.size, 2 * self.frontier))
 
