@@ -92,7 +92,9 @@ def labeled_neighbours(representations: np.ndarray, labeled: np.ndarray, unlabel
 
     With unit-norm database rows l^, ||x - l^||^2 = ||x||^2 + 1 - 2 x.l^ ranks a candidate's
     neighbours by x.l^, exactly as the normalised ||x^ - l^||^2 = 2 - 2 x.l^ / ||x|| does
-    (||x|| is one positive constant per candidate). So only the labeled rows are normalised
+    (||x|| is one positive constant per candidate; an all-zero candidate is equally far from
+    every labeled row either way, so any k of them are its neighbours, chosen here by the
+    float rounding of ||l^||^2). So only the labeled rows are normalised
     and the pool is searched in place, neither normalised nor copied (its labeled rows are
     searched too and dropped: |L| of N queries). A labeled representation that is all zero
     stays zero and sits at distance 1 from every normalised candidate, which raw distances
