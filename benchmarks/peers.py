@@ -99,7 +99,6 @@ from sklearn.linear_model import LogisticRegression
 
 from anchoral.models.base import FitReport
 from anchoral.strategies import RoundState, make_strategy
-from anchoral.strategies.uncertainty import entropy
 
 N_FEATURES = 384
 N_CLASSES = 2

