@@ -123,7 +123,7 @@ def test_asking_for_a_farthest_point_when_all_are_centres_is_an_error_not_a_hang
     from anchoral.strategies.coreset import LazyFarthestPoint
 
     vectors = np.array([[0.0], [1.0]], dtype=np.float32)
-    search = LazyFarthestPoint(vectors, np.arange(2), np.array([0.0, 1.0]), np.array([4.0, 9.0]))
+    search = LazyFarthestPoint(vectors, np.arange(2), np.array([4.0, 9.0]))
     search.add_centre(1)
     search.add_centre(0)
     with pytest.raises(ValueError, match="already a centre"):

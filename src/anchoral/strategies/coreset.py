@@ -41,12 +41,13 @@ class LazyFarthestPoint:
     best exact value beats that, it is the global maximum; otherwise the frontier doubles.
     """
 
-    def __init__(self, vectors: np.ndarray, rows: np.ndarray, squared_norms: np.ndarray, bounds: np.ndarray,
+    def __init__(self, vectors: np.ndarray, rows: np.ndarray, bounds: np.ndarray,
                  initial_frontier: int = INITIAL_FRONTIER):
         self.vectors = vectors  # the whole (possibly memory-mapped) matrix; read at ``rows`` only
         self.rows = rows
-        self.squared_norms = squared_norms
         self.bounds = bounds
+        # Filled as points join the frontier; every centre is a frontier point.
+        self.squared_norms = np.full(bounds.size, np.nan)
         self.order = np.argsort(-bounds, kind="stable")
         self.start_bounds = bounds[self.order]
         self.centres: list[int] = []
@@ -65,6 +66,7 @@ class LazyFarthestPoint:
         """Bring the points ranked ``self.frontier:frontier`` up to date with every centre so far."""
         added = self.order[self.frontier : frontier]
         added_vectors = np.asarray(self.vectors[self.rows[added]], dtype=np.float32)
+        self.squared_norms[added] = np.einsum("ij,ij->i", added_vectors, added_vectors, dtype=np.float64)
         if self.centres:
             self.bounds[added] = np.minimum(self.bounds[added],
                                             self._distances(added, added_vectors, self.centres).min(axis=1))
@@ -123,9 +125,7 @@ class CoreSet(Strategy):
         bounds = nearest[unlabeled, 0].astype(np.float64)
         bounds[chosen[:first]] = -np.inf
         radius_before = float(np.sqrt(bounds.max())) if first == 0 else np.inf
-        squared_norms = np.concatenate([np.einsum("ij,ij->i", block, block, dtype=np.float64)
-                                        for block in _row_blocks(embeddings, unlabeled)])
-        search = LazyFarthestPoint(embeddings, unlabeled, squared_norms, bounds)
+        search = LazyFarthestPoint(embeddings, unlabeled, bounds)
         for step in range(first, n):
             tied = search.farthest()
             best = int(tied[0]) if tied.size == 1 else int(rng.choice(tied))
@@ -143,8 +143,3 @@ class CoreSet(Strategy):
             },
         )
 
-
-def _row_blocks(matrix: np.ndarray, rows: np.ndarray, block_rows: int = 65536):
-    """``matrix[rows]`` in blocks of rows (a memory-mapped pool is never copied whole)."""
-    for start in range(0, rows.size, block_rows):
-        yield matrix[rows[start : start + block_rows]]
