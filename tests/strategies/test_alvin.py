@@ -15,9 +15,9 @@ from anchoral.strategies.alvin import (
     ALVINRandomPairs,
     ALVINUniform,
     form_pairs,
-    infer_minority,
     interpolate,
 )
+from anchoral.groups import infer_minority
 from anchoral.strategies.base import RoundState
 from anchoral.strategies.uncertainty import EntropySampling, entropy
 from tests.strategies.helpers import FixedProbabilityModel
@@ -112,6 +112,38 @@ def test_infer_minority_flags_forgotten_and_never_learned_examples_only():
 def test_infer_minority_needs_at_least_two_epochs_and_says_how_to_get_them():
     with pytest.raises(ValidationError, match=r">= 2 epochs.*max_epochs.*stop_loss_ratio"):
         infer_minority(np.ones((1, 4), dtype=bool))
+
+
+@pytest.fixture(scope="module")
+def planted_state():
+    from tests.groups.planted import planted_minority
+
+    features, labels, minority, pool = planted_minority()
+    everything = np.vstack([features, pool])
+    model = MLPHead(2)
+    report = model.fit(features, labels)
+    state = RoundState(features=everything, labeled_indices=np.arange(labels.size), labeled_labels=labels,
+                       model=model, fit_report=report, n_classes=2)
+    return state, minority
+
+
+@pytest.mark.parametrize("method", ["out-of-fold", "clusters", "early-stopped"])
+def test_alvin_with_a_label_free_minority_recalls_more_of_a_planted_minority_than_the_papers_rule(planted_state, method):
+    state, minority = planted_state
+    labeled = state.labeled_indices
+
+    def recall(selection):
+        return minority_inference_quality(selection.diagnostics["minority_indices"], labeled, minority)["recall"]
+
+    paper = ALVIN().select(state, 20, np.random.default_rng(0))
+    swapped = ALVIN(minority=method).select(state, 20, np.random.default_rng(0))
+    assert swapped.diagnostics["minority"] == method and paper.diagnostics["minority"] == "dynamics"
+    assert recall(swapped) >= 0.6 > recall(paper)
+
+
+def test_alvin_names_the_valid_minority_methods():
+    with pytest.raises(ValidationError, match="expected one of: clusters, dynamics, early-stopped, out-of-fold"):
+        ALVIN(minority="oracle")
 
 
 def test_alvin_refuses_a_state_without_training_dynamics():

@@ -3,7 +3,8 @@
 One round, as pinned down in REFERENCE.md ("ALVIN"):
 
 1. infer which labeled examples are minority from the training dynamics of the
-   last fit (ALVIN §2.2, "Inferring Minority/Majority Examples");
+   last fit (ALVIN §2.2, "Inferring Minority/Majority Examples"; ``minority=`` swaps in
+   any other label-free inference of ``anchoral.groups``);
 2. per class, pair each (sampled) minority example with a random majority example
    of the same class (§2.2, "Anchor Creation", Algorithm 1 lines 3-6);
 3. draw K interpolation weights per pair from Beta(alpha, beta) and interpolate the
@@ -18,6 +19,7 @@ The ablations of ALVIN Fig. 2a are named variants of the same class: ``alvin-ran
 
 from __future__ import annotations
 
+import copy
 import time
 import warnings
 from dataclasses import dataclass
@@ -29,6 +31,7 @@ from sklearn.exceptions import ConvergenceWarning
 
 from anchoral.errors import ValidationError
 from anchoral.execution import knn
+from anchoral.groups import check_method, infer_groups, infer_minority
 from anchoral.strategies.base import RoundState, Selection, Strategy
 from anchoral.strategies.ranking import top_k_random_ties
 from anchoral.strategies.uncertainty import entropy
@@ -36,36 +39,6 @@ from anchoral.validation import check_positive_int
 
 PAIRINGS = ("random", "all", "random-pairs")
 SELECTIONS = ("entropy", "uniform", "kmeans")
-
-
-def infer_minority(correctness: np.ndarray) -> np.ndarray:
-    """Which training examples are minority, from per-epoch correctness (ALVIN §2.2).
-
-    ``correctness[t, i]`` says whether example i was predicted correctly after epoch t
-    (``FitReport.correctness``). Example i is minority if it was forgotten at least
-    once (correct after epoch t, incorrect after epoch t + 1) or was never correct;
-    every other example, including one learned late and kept, is majority.
-
-    Returns a bool array with one entry per column of ``correctness``.
-    """
-    correctness = np.asarray(correctness)
-    if correctness.ndim != 2:
-        raise ValidationError(
-            f"correctness must be a 2-D array (n_epochs, n_examples); got shape {correctness.shape}"
-        )
-    if correctness.dtype != bool:
-        if not np.isin(correctness, (0, 1)).all():
-            raise ValidationError("correctness must hold booleans (or 0/1): whether each example was predicted correctly")
-        correctness = correctness.astype(bool)
-    if correctness.shape[0] < 2:
-        raise ValidationError(
-            f"ALVIN infers minority examples from training dynamics over >= 2 epochs, but the fit recorded "
-            f"{correctness.shape[0]}; let the model train longer (raise max_epochs, or lower stop_loss_ratio "
-            f"so the stopping rule fires later)"
-        )
-    forgotten = (correctness[:-1] & ~correctness[1:]).any(axis=0)
-    never_correct = ~correctness.any(axis=0)
-    return forgotten | never_correct
 
 
 def interpolate(minority_repr, majority_repr, lam) -> np.ndarray:
@@ -237,6 +210,14 @@ class ALVIN(Strategy):
         How the batch is chosen from the candidate set I: top predictive entropy
         (ALVIN), a uniform sample (ablation uni), or the point of I nearest each of
         n k-means centroids of I's representations (ablation kmean).
+    minority : str, default "dynamics"
+        The label-free inference of the minority (``anchoral.groups``): ``"dynamics"``,
+        the paper's rule over this round's FitReport (no extra cost); ``"out-of-fold"``
+        (refits the round's model on k folds of the labeled set: k extra fits, an exception
+        to "no refitting inside a strategy" that this option exists for); ``"early-stopped"``
+        (the fit's correctness after its first epoch); ``"clusters"`` (class x k-means
+        cluster of the pool's pretrained features). Inferred over the model's inputs of the
+        labeled examples; clusters over the pretrained features.
 
     Fallbacks, each recorded in ``diagnostics["fallbacks"]``: a class without minority
     or majority examples forms no anchors; with no anchors at all the batch is the
@@ -263,6 +244,7 @@ class ALVIN(Strategy):
         max_minority_per_class: int | None = None,
         pairing: str = "random",
         selection: str = "entropy",
+        minority: str = "dynamics",
     ):
         self.n_anchors_per_pair = check_positive_int(n_anchors_per_pair, "n_anchors_per_pair")
         self.alpha = _check_shape_parameter(alpha, "alpha")
@@ -277,11 +259,12 @@ class ALVIN(Strategy):
             raise ValidationError(f"selection must be one of {', '.join(SELECTIONS)}; got {selection!r}")
         self.pairing = pairing
         self.selection = selection
+        self.minority = check_method(minority)
 
     def _select(self, state: RoundState, n: int, rng: np.random.Generator) -> Selection:
         started = time.perf_counter()
-        minority_mask = infer_minority(_labeled_correctness(state))
         labels = np.asarray(state.labeled_labels)
+        minority_mask = self._infer_minority(state, labels, rng)
         pairs = form_pairs(
             labels,
             minority_mask,
@@ -330,8 +313,21 @@ class ALVIN(Strategy):
             "max_minority_per_class": self.max_minority_per_class,
             "pairing": self.pairing,
             "selection": self.selection,
+            "minority": self.minority,
         }
         return Selection(indices=unlabeled[chosen], scores=unlabeled_entropy[chosen], diagnostics=diagnostics)
+
+    def _infer_minority(self, state: RoundState, labels: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        if self.minority == "dynamics":
+            return infer_minority(_labeled_correctness(state))
+        from anchoral.loop import take
+
+        model = state.model
+        factory = model.plain_copy if hasattr(model, "plain_copy") else (lambda: copy.deepcopy(model))
+        clusters = self.minority == "clusters"
+        inputs = state.features[state.labeled_indices] if clusters else take(state.model_inputs, state.labeled_indices)
+        return infer_groups(self.minority, inputs, labels, model_factory=factory, rng=rng,
+                            fit_report=state.fit_report, pool_features=state.features if clusters else None).minority
 
     def _choose(
         self,
