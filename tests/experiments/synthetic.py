@@ -85,3 +85,30 @@ def rows(benchmark_label: str = "toy", strategies=("random", "alvin"), strategy_
 
 def results(**kwargs) -> pd.DataFrame:
     return pd.DataFrame(rows(**kwargs))
+
+
+def encoded_benchmark(pool_per_group=(40, 6, 6, 40), test_per_group: int = 10, n_features: int = 8,
+                      seed: int = 0):
+    """A tiny spurious-correlation benchmark with ready features: groups (label x attribute),
+    label in feature 0, attribute in feature 1 (a shortcut where the pool's groups are uneven)."""
+    from anchoral.data.benchmarks import Benchmark, Split
+    from anchoral.experiments.encoded import EncodedBenchmark
+
+    rng = np.random.default_rng(seed)
+
+    def split(per_group):
+        groups = np.repeat(np.arange(len(GROUPS)), per_group)
+        labels, attributes = groups // 2, groups % 2
+        features = rng.normal(size=(groups.size, n_features)).astype(np.float32)
+        features[:, 0] += 2.0 * (2 * labels - 1)
+        features[:, 1] += 3.0 * (2 * attributes - 1)
+        ids = np.array([f"x{rng.integers(1 << 40)}" for _ in groups])
+        return Split(ids=ids, texts=[str(i) for i in ids], labels=labels, groups=groups), features
+
+    (pool, pool_features), (id_test, id_features), (ood_test, ood_features) = (
+        split(pool_per_group), split(pool_per_group), split([test_per_group] * len(GROUPS)))
+    benchmark = Benchmark(name="toy", pool=pool, id_test=id_test, ood_test=ood_test,
+                          class_names=("negative", "positive"), group_names=GROUPS, params={},
+                          minority_groups=(1, 2))
+    return EncodedBenchmark(benchmark=benchmark, pool_features=pool_features, id_features=id_features,
+                            ood_features=ood_features, encoder_fingerprint="synthetic")

@@ -1,4 +1,5 @@
-"""Figures: learning curves with 95% confidence intervals (Tamkin et al. Fig. 2)."""
+"""Figures: learning curves with 95% confidence intervals (Tamkin et al. Fig. 2) and the
+reference panel, and the study figures (upsampling, gains, ALVIN sweeps)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from anchoral.experiments.references import ERM_ALL, ORACLE_BALANCED, PANEL_LABELS
 from anchoral.experiments.report import METRIC_LABELS
 
 
@@ -20,8 +22,10 @@ def mean_and_ci95(values: np.ndarray) -> tuple[float, float]:
     return float(values.mean()), float(half_width)
 
 
-def plot_learning_curves(results: pd.DataFrame, path: str | Path, *, title: str = "") -> Path:
-    """Accuracy vs number of labels, one line per strategy, shaded 95% CI over seeds."""
+def plot_learning_curves(results: pd.DataFrame, path: str | Path, *, title: str = "",
+                         panel: pd.DataFrame | None = None) -> Path:
+    """Accuracy vs number of labels, one line per strategy, shaded 95% CI over seeds; with the
+    reference panel's fits (``panel``, one row per fit) drawn by ``_draw_panel``."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -39,18 +43,44 @@ def plot_learning_curves(results: pd.DataFrame, path: str | Path, *, title: str 
             line, = axis.plot(n_labeled, 100 * means, marker=".", label=strategy)
             low, high = np.clip(means - half_widths, 0, 1), np.clip(means + half_widths, 0, 1)
             axis.fill_between(n_labeled, 100 * low, 100 * high, alpha=shade, color=line.get_color())
+        if panel is not None and not panel.empty:
+            _draw_panel(axis, panel, metric)
         axis.set_title(f"{METRIC_LABELS[metric]} accuracy")
         axis.set_xlabel("labeled examples")
         axis.set_ylabel("accuracy (%)")
         axis.grid(alpha=0.3)
     n_seeds = results["seed"].nunique()
     figure.suptitle(f"{title} (mean and 95% CI over {n_seeds} seeds)".strip())
-    legend_rows = _legend_below(figure, axes[0], n_strategies, title="strategy")
+    n_entries = len(axes[0].get_legend_handles_labels()[1])
+    legend_rows = _legend_below(figure, axes[0], n_entries, title="strategy, then the reference panel")
     figure.tight_layout(rect=(0, 0.06 * legend_rows + 0.02, 1, 1))
     path = Path(path)
     figure.savefig(path, dpi=120)
     plt.close(figure)
     return path
+
+
+def _draw_panel(axis, panel: pd.DataFrame, metric: str) -> None:
+    """The reference panel on a learning-curve axis: erm-all as a black dotted horizontal line
+    (its fit used the whole pool, far right of the axis); oracle-balanced (oracle) as a grey
+    dashed line through its checkpoint sizes, with 95% CI bars over seeds."""
+    models = list(dict.fromkeys(panel["model_label"]))
+    for position, model in enumerate(models):
+        dots, dashes = (0, (1, 1 + 2 * position)), (0, (4, 2 + 2 * position))  # sparser for each further model
+        suffix = f" [{model}]" if len(models) > 1 else ""
+        fits = panel[panel["model_label"] == model]
+        erm = fits[fits["reference"] == ERM_ALL]
+        if not erm.empty:
+            axis.axhline(100 * erm[metric].mean(), color="black", linestyle=dots, linewidth=1.5,
+                         label=f"{PANEL_LABELS[ERM_ALL]}: {int(erm['n_labeled'].iloc[0])} labels{suffix}")
+        oracle = fits[fits["reference"] == ORACLE_BALANCED]
+        if not oracle.empty:
+            curve = [(n, *mean_and_ci95(group[metric])) for n, group in oracle.groupby("n_labeled")]
+            n_labeled, means, half_widths = map(np.array, zip(*curve))
+            below, above = means - np.clip(means - half_widths, 0, 1), np.clip(means + half_widths, 0, 1) - means
+            axis.errorbar(n_labeled, 100 * means, yerr=100 * np.stack([below, above]), color="dimgray",
+                          linestyle=dashes, marker="D", markersize=4, capsize=2,
+                          label=PANEL_LABELS[ORACLE_BALANCED] + suffix)
 
 
 def _legend_below(figure, axis, n_entries: int, *, title: str) -> int:

@@ -12,6 +12,8 @@ METRIC_LABELS = {
     "ood_accuracy": "OOD",
     "worst_group_accuracy": "worst-group",
 }
+PANEL_SEPARATOR = "*reference panel*"
+"""First cell of the row that separates the strategies from the reference panel."""
 
 
 def checkpoint_summary(results: pd.DataFrame, fractions=(0.01, 0.05, 0.10),
@@ -38,6 +40,8 @@ def checkpoint_summary(results: pd.DataFrame, fractions=(0.01, 0.05, 0.10),
 
 
 def _cell(mean: float, std: float) -> str:
+    if np.isnan(mean):
+        return "–"
     if np.isnan(std):
         return f"{100 * mean:.1f}"
     return f"{100 * mean:.1f} ± {100 * std:.1f}"
@@ -49,9 +53,13 @@ def markdown_table(header: list[str], rows: list[list[str]]) -> str:
     return "\n".join(lines)
 
 
-def checkpoint_table(summary: pd.DataFrame, metrics=tuple(METRIC_LABELS)) -> tuple[list[str], list[list[str]]]:
-    """ALVIN Table 1's shape: one row per strategy, a column per (fraction, metric), accuracy in %."""
-    fractions = sorted(summary["fraction"].unique()) if not summary.empty else []
+def checkpoint_table(summary: pd.DataFrame, metrics=tuple(METRIC_LABELS),
+                     fractions=None) -> tuple[list[str], list[list[str]]]:
+    """ALVIN Table 1's shape: one row per strategy, a column per (fraction, metric), accuracy in %.
+
+    ``fractions`` (default: those in ``summary``) are the columns; a missing cell is "–"."""
+    if fractions is None:
+        fractions = sorted(summary["fraction"].unique()) if not summary.empty else []
     header = ["strategy"] + [f"{METRIC_LABELS.get(m, m)} @{100 * f:g}%" for f in fractions for m in metrics]
     rows = []
     for strategy, by_strategy in summary.groupby("strategy", sort=False) if not summary.empty else ():
@@ -64,10 +72,18 @@ def checkpoint_table(summary: pd.DataFrame, metrics=tuple(METRIC_LABELS)) -> tup
     return header, rows
 
 
-def checkpoint_table_markdown(summary: pd.DataFrame, metrics=tuple(METRIC_LABELS)) -> str:
+def checkpoint_table_markdown(summary: pd.DataFrame, metrics=tuple(METRIC_LABELS),
+                              panel: pd.DataFrame | None = None) -> str:
+    """The checkpoint table in Markdown; the reference panel (``references.panel_at_fractions``),
+    if given, goes below the strategies after a ``PANEL_SEPARATOR`` row."""
     if summary.empty:
         return "(no round landed on a reported fraction)"
-    return markdown_table(*checkpoint_table(summary, metrics))
+    if panel is None or panel.empty:
+        return markdown_table(*checkpoint_table(summary, metrics))
+    fractions = sorted(set(summary["fraction"]) | set(panel["fraction"]))
+    header, rows = checkpoint_table(summary, metrics, fractions)
+    _, reference_rows = checkpoint_table(panel, metrics, fractions)
+    return markdown_table(header, rows + [[PANEL_SEPARATOR] + [""] * (len(header) - 1)] + reference_rows)
 
 
 def upsampling_markdown(results: pd.DataFrame) -> str:

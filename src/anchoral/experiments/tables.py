@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from anchoral.experiments.plots import mean_and_ci95
-from anchoral.experiments.report import METRIC_LABELS, markdown_table
+from anchoral.experiments.report import METRIC_LABELS, checkpoint_table_markdown, markdown_table
 from anchoral.metrics.efficiency import label_efficiency
 
 BATCH_MEASURES = {
@@ -87,20 +87,12 @@ def _percent(mean: float, std: float) -> str:
     return f"{100 * mean:.1f}" if np.isnan(std) else f"{100 * mean:.1f} ± {100 * std:.1f}"
 
 
-def accuracy_markdown(table: pd.DataFrame, benchmark: str, metrics=tuple(METRIC_LABELS)) -> str:
-    """One benchmark's Table 1: a row per strategy, a column per (fraction, metric), in %."""
-    rows = table[table["benchmark"] == benchmark]
-    fractions = sorted(rows["fraction"].unique())
-    header = ["strategy"] + [f"{METRIC_LABELS.get(m, m)} @{100 * f:g}%" for f in fractions for m in metrics]
-    body = []
-    for strategy in _ordered(rows, "strategy"):
-        cells = [strategy]
-        for fraction in fractions:
-            for metric in metrics:
-                cell = rows[(rows["strategy"] == strategy) & (rows["fraction"] == fraction) & (rows["metric"] == metric)]
-                cells.append(_percent(cell["mean"].iloc[0], cell["std"].iloc[0]) if not cell.empty else "–")
-        body.append(cells)
-    return markdown_table(header, body)
+def accuracy_markdown(table: pd.DataFrame, benchmark: str, metrics=tuple(METRIC_LABELS),
+                      panel: pd.DataFrame | None = None) -> str:
+    """One benchmark's Table 1: a row per strategy, a column per (fraction, metric), in %; the
+    reference panel (``references.panel_at_fractions``), if given, below the strategies."""
+    references = None if panel is None or panel.empty else panel[panel["benchmark"] == benchmark]
+    return checkpoint_table_markdown(table[table["benchmark"] == benchmark], metrics, references)
 
 
 # -- ALVIN Table 3 --------------------------------------------------------------------------
