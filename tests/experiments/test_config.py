@@ -5,7 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from anchoral.experiments.config import ConfigError, load_config, parse_config
+from anchoral.experiments.config import ConfigError, PanelFit, Variant, load_config, parse_config
+from anchoral.experiments.references import ERM_ALL
 
 BASE = """
 [study]
@@ -53,6 +54,26 @@ def test_run_ids_depend_on_what_determines_results_only():
     assert [r.run_id for r in first] == [r.run_id for r in again]
     other_loop = parse(BASE.replace("batch_size = 10", "batch_size = 20")).runs()
     assert not {r.run_id for r in first} & {r.run_id for r in other_loop}
+
+
+def test_the_reference_panel_is_fitted_per_benchmark_and_seed_at_every_reported_fraction():
+    config = parse(BASE)  # checkpoint 5%, budget 10%
+    fits = config.panel_fits()
+    assert config.report_fractions() == (0.05, 0.1)
+    assert len(fits) == len({fit.fit_id for fit in fits}) == 2 * 2 * (1 + 2)  # benchmarks x seeds x (erm-all + 2)
+    assert {(fit.reference, fit.fraction) for fit in fits} == {("erm-all", None), ("oracle-balanced", 0.05),
+                                                               ("oracle-balanced", 0.1)}
+    counts_only = parse(BASE.replace("budget = 0.1", "budget = 40").replace("[0.05]", "[20]"))
+    assert counts_only.report_fractions() == (0.01, 0.05, 0.10)  # the default when the loop names no fraction
+
+
+def test_model_variants_differing_only_in_the_robust_head_share_their_panel():
+    benchmark = Variant("vader-shortcut", {}, label="vader-shortcut", encoder="minilm")
+    plain = PanelFit(benchmark, Variant("mlp", {"hidden_dim": 8}), ERM_ALL, 0)
+    robust = PanelFit(benchmark, Variant("mlp", {"hidden_dim": 8, "head": "jtt"}), ERM_ALL, 0)
+    wider = PanelFit(benchmark, Variant("mlp", {"hidden_dim": 16}), ERM_ALL, 0)
+    assert plain.fit_id == robust.fit_id != wider.fit_id
+    assert robust.model_label == "mlp(hidden_dim=8)"
 
 
 def test_strategies_may_be_listed_by_name():

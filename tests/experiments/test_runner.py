@@ -15,10 +15,12 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
+from anchoral.experiments import runner as study_runner
 from anchoral.experiments.commands import register
 from anchoral.experiments.config import ConfigError, load_config
 from anchoral.experiments.results import IncompatibleRunDirectory, ResultsStore
 from anchoral.experiments.runner import run_study
+from anchoral.experiments.study_report import write_study_report
 
 pytestmark = pytest.mark.real_data
 
@@ -160,6 +162,55 @@ def test_rows_carry_the_table3_measures_and_minority_upsampling(finished):
     assert json.loads(results["minority_groups"].iloc[0]) == ["negative/review-or-tweet", "positive/movie"]
     assert set(results["benchmark_label"]) == {"vader-shortcut"}
     assert results.groupby("run_id").size().eq(N_ROUNDS).all()
+
+
+def counted_reference_fits(monkeypatch) -> list:
+    """Record the (reference, seed, fraction) of every reference-panel fit the runner makes."""
+    fits = []
+    fit_reference = study_runner.fit_reference
+
+    def counting(encoded, reference, model, model_params, seed, fraction=None):
+        fits.append((reference, seed, fraction))
+        return fit_reference(encoded, reference, model, model_params, seed, fraction)
+
+    monkeypatch.setattr(study_runner, "fit_reference", counting)
+    return fits
+
+
+def panel_snapshot(out: Path) -> list:
+    with sqlite3.connect(out / "results.sqlite") as connection:
+        return connection.execute("SELECT * FROM reference_panel ORDER BY fit_id").fetchall()
+
+
+def test_the_reference_panel_is_stored_once_and_not_refitted_on_resume(config_path, finished, tmp_path,
+                                                                        monkeypatch):
+    panel = ResultsStore.open(finished).load_panel()
+    # Per seed: erm-all on the pool of 200, oracle-balanced at the default 1, 5 and 10% (2, 10, 20 labels).
+    assert sorted(zip(panel["reference"], panel["seed"], panel["n_labeled"])) == sorted(
+        [("erm-all", seed, 200) for seed in (0, 1, 2)]
+        + [("oracle-balanced", seed, n) for seed in (0, 1, 2) for n in (2, 10, 20)])
+    balanced = panel[panel["n_labeled"] == 20]
+    assert balanced["train_group_counts"].map(list).tolist() == [[5, 5, 5, 5]] * 3
+    out = tmp_path / "run"
+    shutil.copytree(finished, out)
+    before = panel_snapshot(out)
+    fits = counted_reference_fits(monkeypatch)
+    assert run_study(load_config(config_path), out, progress=False).n_skipped == N_RUNS
+    assert fits == [] and panel_snapshot(out) == before
+
+
+def test_a_directory_from_before_the_panel_gains_it_on_resume_without_rerunning_runs(config_path, finished,
+                                                                                      tmp_path, monkeypatch):
+    out = tmp_path / "run"
+    shutil.copytree(finished, out)
+    with sqlite3.connect(out / "results.sqlite") as connection:
+        connection.execute("DROP TABLE reference_panel")
+    assert "No reference panel is stored" in write_study_report(out).read_text()
+    fits = counted_reference_fits(monkeypatch)
+    summary = run_study(load_config(config_path), out, progress=False)
+    assert summary.n_completed == 0 and summary.n_skipped == N_RUNS and len(fits) == 3 * 4
+    report = write_study_report(out).read_text()
+    assert "| erm-all (every pool label) |" in report and "| oracle-balanced (oracle) |" in report
 
 
 def test_a_directory_of_another_study_or_format_is_refused(config_path, finished, tmp_path):

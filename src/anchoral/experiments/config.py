@@ -55,8 +55,10 @@ from anchoral.data.benchmarks import benchmark_defaults, list_benchmarks
 from anchoral.encoders.registry import DEFAULT_ENCODER, available_encoders, encoder_parameters
 from anchoral.errors import ValidationError
 from anchoral.execution import EXECUTORS, Executor, check_ray_address, make_executor
+from anchoral.experiments.references import panel_fits
 from anchoral.loop import LoopConfig
 from anchoral.models import MODELS, make_model
+from anchoral.models.robust import plain_model_params
 from anchoral.strategies import STRATEGIES, make_strategy
 
 SECTIONS = ("study", "loop", "model", "benchmarks", "strategies", "report", "execution")
@@ -68,6 +70,7 @@ REPORT_KEYS = ("fractions", "baseline")
 EXECUTION_KEYS = ("backend", "address", "num_cpus")
 LOOP_KEYS = tuple(f.name for f in dataclasses.fields(LoopConfig))
 DEFAULT_SEEDS = (0, 1, 2)
+DEFAULT_FRACTIONS = (0.01, 0.05, 0.10)
 STUDY_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 
@@ -127,6 +130,42 @@ class RunPlan:
 
 
 @dataclass(frozen=True)
+class PanelFit:
+    """One fit of the reference panel (``anchoral.experiments.references``): ``reference`` on
+    ``benchmark`` with ``model``'s plain head, initial weights of ``seed``, and (oracle-balanced)
+    ``fraction`` of the pool. Model variants that differ only in robust-head options share it."""
+
+    benchmark: Variant
+    model: Variant
+    reference: str
+    seed: int
+    fraction: float | None = None
+
+    def key(self) -> dict:
+        return {
+            "benchmark": self.benchmark.key(),
+            "model": {"name": self.model.name, "params": plain_model_params(self.model.params)},
+            "reference": self.reference,
+            "seed": self.seed,
+            "fraction": self.fraction,
+        }
+
+    @property
+    def fit_id(self) -> str:
+        return hashlib.sha256(canonical_json(self.key()).encode()).hexdigest()[:16]
+
+    @property
+    def model_label(self) -> str:
+        """The plain model's name and explicit parameters (``mlp(hidden_dim=32)``)."""
+        params = plain_model_params(self.model.params)
+        return self.model.name + (f"({_params_text(params)})" if params else "")
+
+    def describe(self) -> str:
+        at = "" if self.fraction is None else f" at {100 * self.fraction:g}%"
+        return f"{self.benchmark.label} / reference {self.reference}{at} / seed {self.seed}"
+
+
+@dataclass(frozen=True)
 class ReportOptions:
     fractions: tuple[float, ...] = ()  # empty = the loop's fractional checkpoints and budget
     baseline: str = "random"
@@ -173,6 +212,17 @@ class StudyConfig:
                 for benchmark in self.benchmarks for model in self.models
                 for strategy in self.strategies for seed in self.seeds]
 
+    def panel_fits(self) -> list[PanelFit]:
+        """Every fit of the reference panel, once per (benchmark, plain model, seed): erm-all, and
+        oracle-balanced at each reported fraction."""
+        fits = {}
+        for benchmark in self.benchmarks:
+            for model in self.models:
+                for reference, seed, fraction in panel_fits(self.seeds, self.report_fractions()):
+                    fit = PanelFit(benchmark, model, reference, seed, fraction)
+                    fits.setdefault(fit.fit_id, fit)
+        return list(fits.values())
+
     def canonical(self) -> str:
         """The grid as canonical JSON: two configs that ask for the same runs compare equal."""
         return canonical_json({
@@ -185,10 +235,12 @@ class StudyConfig:
         })
 
     def report_fractions(self) -> tuple[float, ...]:
+        """The fractions of the pool the accuracy tables report: ``[report] fractions``, else the
+        loop's fractional checkpoints and budget, else DEFAULT_FRACTIONS."""
         if self.report.fractions:
             return self.report.fractions
         values = (*self.loop.checkpoints, self.loop.budget)
-        return tuple(sorted({float(v) for v in values if isinstance(v, float)}))
+        return tuple(sorted({float(v) for v in values if isinstance(v, float)})) or DEFAULT_FRACTIONS
 
 
 def canonical_json(value) -> str:

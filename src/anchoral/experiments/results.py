@@ -5,6 +5,11 @@ round in ``rounds``), so after a crash or ``kill -9`` a run is either wholly pre
 or absent: a rerun skips the present ones and redoes the rest. Rows are only ever
 inserted; the primary key on ``run_id`` makes a second copy of a run impossible.
 
+The reference panel (``anchoral.experiments.references``) is stored the same way, one
+row per fit in ``reference_panel``, so a resumed study never refits it. Directories
+written before that table existed read as having no panel, and gain the table when
+their study is resumed.
+
 The file records ``format_version``; a directory written by another version, or a
 non-empty directory that is not a run directory, is refused rather than mixed.
 """
@@ -62,6 +67,16 @@ CREATE TABLE IF NOT EXISTS reference_entropy (
     benchmark_key TEXT PRIMARY KEY,
     entropy BLOB NOT NULL
 );
+CREATE TABLE IF NOT EXISTS reference_panel (
+    fit_id TEXT PRIMARY KEY,
+    spec TEXT NOT NULL,
+    benchmark_label TEXT NOT NULL,
+    model_label TEXT NOT NULL,
+    reference TEXT NOT NULL,
+    seed INTEGER NOT NULL,
+    finished_at REAL NOT NULL,
+    record TEXT NOT NULL
+);
 """
 
 
@@ -91,6 +106,8 @@ class ResultsStore:
                     f"{run_dir} holds results of a different study config (see {run_dir / CONFIG_NAME}); "
                     "rerun with that config to resume it, or pass --out with a new directory for this one"
                 )
+            with closing(store._connect()) as connection, connection:
+                connection.executescript(SCHEMA)  # adds tables newer than the directory (all IF NOT EXISTS)
             return store
         if run_dir.exists() and any(run_dir.iterdir()):
             raise IncompatibleRunDirectory(
@@ -179,6 +196,28 @@ class ResultsStore:
             })
         return pd.DataFrame(records)
 
+    def panel_fit_ids(self) -> set[str]:
+        """Ids of the reference-panel fits stored (none in a directory older than the panel)."""
+        if not self._has_table("reference_panel"):
+            return set()
+        with closing(self._connect()) as connection:
+            return {row[0] for row in connection.execute("SELECT fit_id FROM reference_panel")}
+
+    def load_panel(self) -> pd.DataFrame:
+        """One row per stored reference-panel fit, with its benchmark and model labels."""
+        if not self._has_table("reference_panel"):
+            return pd.DataFrame()
+        with closing(self._connect()) as connection:
+            rows = connection.execute("SELECT fit_id, benchmark_label, model_label, record FROM reference_panel "
+                                      "ORDER BY finished_at").fetchall()
+        return pd.DataFrame([{**json.loads(record), "fit_id": fit_id, "benchmark_label": benchmark_label,
+                              "model_label": model_label} for fit_id, benchmark_label, model_label, record in rows])
+
+    def _has_table(self, name: str) -> bool:
+        with closing(self._connect()) as connection:
+            return connection.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?",
+                                      (name,)).fetchone() is not None
+
     def reference_entropy(self, benchmark_key: str) -> np.ndarray | None:
         with closing(self._connect()) as connection:
             row = connection.execute("SELECT entropy FROM reference_entropy WHERE benchmark_key = ?",
@@ -199,6 +238,18 @@ class ResultsStore:
         with closing(self._connect()) as connection, connection:
             connection.execute("INSERT OR IGNORE INTO reference_entropy (benchmark_key, entropy) VALUES (?, ?)",
                                (benchmark_key, buffer.getvalue()))
+
+    def add_panel_fit(self, fit, record: dict) -> None:
+        """Store one reference-panel fit (a ``config.PanelFit``) and its record; a second copy is ignored."""
+        from anchoral.experiments.config import canonical_json
+
+        with closing(self._connect()) as connection, connection:
+            connection.execute(
+                "INSERT OR IGNORE INTO reference_panel (fit_id, spec, benchmark_label, model_label, reference, seed, "
+                "finished_at, record) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (fit.fit_id, canonical_json(fit.key()), fit.benchmark.label, fit.model_label, fit.reference, fit.seed,
+                 time.time(), json.dumps(record, default=json_default)),
+            )
 
     def add_run(self, plan, rows: list[dict], *, started_at: float, seconds: float, worker: str) -> bool:
         """Store a finished run and all its rounds in one transaction.

@@ -5,8 +5,9 @@ Order of work:
    value fails before any run starts;
 2. open the run directory's results store (refusing an incompatible one) and skip
    the runs it already holds;
-3. embed each benchmark once (cached on disk) and fit the reference model of ALVIN
-   Table 3's uncertainty on the whole labeled pool (stored, so done once);
+3. embed each benchmark once (cached on disk), fit the reference panel's missing fits
+   (erm-all, oracle-balanced; ``references``) and the reference model of ALVIN Table 3's
+   uncertainty on the whole labeled pool, all stored, so each is done once;
 4. run the remaining runs, in this process or in ``jobs`` worker processes, with one
    progress bar over all their rounds; each finished run is committed at once.
 
@@ -36,6 +37,7 @@ from anchoral.errors import AnchoralError, ValidationError
 from anchoral.execution import Executor
 from anchoral.experiments.config import ConfigError, RunPlan, StudyConfig, Variant, canonical_json
 from anchoral.experiments.encoded import EncodedBenchmark, encode_benchmark
+from anchoral.experiments.references import fit_reference
 from anchoral.experiments.results import ResultsStore
 from anchoral.experiments.simulate import RunSpec, simulate
 from anchoral.loop import ActiveLearningLoop
@@ -229,18 +231,25 @@ def run_study(config: StudyConfig, out_dir: str | Path | None = None, *, jobs: i
     plans = config.runs()
     done = store.completed_run_ids()
     pending = [plan for plan in plans if plan.run_id not in done]
+    stored_fits = store.panel_fit_ids()
+    panel = [fit for fit in config.panel_fits() if fit.fit_id not in stored_fits]
     store.log_invocation(jobs=jobs, n_runs=len(plans), n_already_done=len(plans) - len(pending))
     summary = StudySummary(run_dir=run_dir, n_runs=len(plans), n_skipped=len(plans) - len(pending))
     say = console.print if console is not None else (lambda *args, **kwargs: None)
     say(f"study [bold]{config.name}[/bold]: {len(plans)} runs, {summary.n_skipped} already done (skipped), "
         f"{len(pending)} to run with {jobs} job(s) -> {run_dir}")
-    if not pending:
+    if panel:
+        fractions = ", ".join(f"{100 * f:g}%" for f in config.report_fractions())
+        say(f"reference panel: {len(panel)} fit(s) to do (erm-all, and oracle-balanced at {fractions} of the pool; "
+            "per benchmark, plain model and seed)")
+    if not pending and not panel:
         return summary
     started = time.perf_counter()
     with config.execution.make() as executor:
+        _fit_panel(panel, store, summary, progress=progress, executor=executor)
         references = _prepare(config, pending, store, progress=progress, say=say, executor=executor)
         total_rounds = sum(rounds[benchmark_key(plan.benchmark)] for plan in pending)
-        with progress_bar(progress) as bar:
+        with progress_bar(progress and bool(pending)) as bar:
             task = bar.add_task(_description(0, len(pending)), total=total_rounds)
             if jobs == 1:
                 _run_here(pending, references, store, summary, bar, task, executor)
@@ -249,9 +258,29 @@ def run_study(config: StudyConfig, out_dir: str | Path | None = None, *, jobs: i
     summary.seconds = time.perf_counter() - started
     if summary.failures:
         details = "\n".join(f"- {what}: {error}" for what, error in summary.failures)
-        raise RunFailures(f"{len(summary.failures)} of {len(pending)} runs failed (the other runs are stored; "
-                          f"rerun the same command to retry only the failed ones):\n{details}")
+        raise RunFailures(f"{len(summary.failures)} of {len(pending) + len(panel)} runs and reference fits failed "
+                          f"(the others are stored; rerun the same command to retry only the failed ones):\n{details}")
     return summary
+
+
+def _fit_panel(fits, store, summary, *, progress, executor) -> None:
+    """Fit and store each reference-panel fit of ``fits`` (each stored at once, so a killed
+    study keeps what it fitted); a fit that raises is recorded as a failure."""
+    for benchmark in {canonical_json(fit.benchmark.key()): fit.benchmark for fit in fits}.values():
+        encoded_benchmark(benchmark, progress=progress, executor=executor)
+    with progress_bar(progress and bool(fits)) as bar:
+        task = bar.add_task("reference panel", total=len(fits))
+        for fit in fits:
+            try:
+                record = fit_reference(encoded_benchmark(fit.benchmark), fit.reference, fit.model.name,
+                                       fit.model.params, fit.seed, fit.fraction)
+            except (KeyboardInterrupt, SystemExit):
+                raise
+            except Exception as exc:  # one bad fit must not stop the runs
+                summary.failures.append((fit.describe(), _error_text(exc)))
+                continue
+            store.add_panel_fit(fit, record)
+            bar.advance(task)
 
 
 def _prepare(config, pending, store, *, progress, say, executor) -> dict[str, np.ndarray | None]:

@@ -18,11 +18,10 @@ import pandas as pd
 
 from anchoral.errors import AnchoralError
 from anchoral.experiments import plots, tables
-from anchoral.experiments.config import ConfigError, StudyConfig, load_config
+from anchoral.experiments.config import DEFAULT_FRACTIONS, ConfigError, StudyConfig, load_config
+from anchoral.experiments.references import MISSING_RANDOM, panel_at_fractions, panel_note
 from anchoral.experiments.report import METRIC_LABELS, markdown_table
 from anchoral.experiments.results import CONFIG_NAME, ResultsStore
-
-DEFAULT_FRACTIONS = (0.01, 0.05, 0.10)
 
 
 def slug(label: str) -> str:
@@ -41,7 +40,7 @@ def _stored_config(run_dir: Path) -> StudyConfig | None:
 
 def _fractions(config: StudyConfig | None, results: pd.DataFrame) -> tuple[float, ...]:
     if config is not None:
-        return config.report_fractions() or DEFAULT_FRACTIONS
+        return config.report_fractions()
     loop = json.loads(results["loop_config"].iloc[0])
     values = (*loop.get("checkpoints", ()), loop.get("budget"))
     return tuple(sorted({float(v) for v in values if isinstance(v, float)})) or DEFAULT_FRACTIONS
@@ -62,27 +61,31 @@ def write_study_report(run_dir: str | Path) -> Path:
     figures_dir.mkdir(exist_ok=True)
     benchmarks = list(dict.fromkeys(results["benchmark_label"]))
     baseline_present = baseline in set(results["strategy_label"])
+    panel = store.load_panel()
 
     accuracy = tables.accuracy_at_checkpoints(results, fractions)
+    panel_accuracy = panel_at_fractions(panel, fractions, METRIC_LABELS) if not panel.empty else pd.DataFrame()
     character = tables.batch_character(results)
     recall = tables.minority_recall_by_round(results)
     timing = tables.selection_time(results)
     efficiency = tables.label_efficiency_table(results, baseline) if baseline_present else pd.DataFrame()
     upsampling = tables.upsampling_at_final(results)
     gains = tables.final_gains(results, baseline) if baseline_present else pd.DataFrame()
-    for name, table in (("table1_accuracy", accuracy), ("table3_batches", character),
+    for name, table in (("table1_accuracy", accuracy), ("table1_reference_panel", panel_accuracy),
+                        ("table3_batches", character),
                         ("table4_minority_recall", recall), ("table6_selection_time", timing),
                         ("label_efficiency", efficiency), ("upsampling", upsampling), ("gains", gains)):
         if not table.empty:
             table.to_csv(tables_dir / f"{name}.csv", index=False)
 
-    lines = _header(store, results, config, fractions, baseline)
+    lines = _header(store, results, config, fractions, baseline, panel)
 
     lines += ["## Accuracy at fractions of the pool labeled (ALVIN Table 1)", "",
               "Accuracy (%) mean ± std over seeds. Worst-group = the lowest per-group accuracy on the "
-              "group-balanced OOD test set.", ""]
+              "group-balanced OOD test set.", "",
+              _panel_text(panel, random_present="random" in set(results["strategy"])), ""]
     for benchmark in benchmarks:
-        lines += [f"### {benchmark}", "", tables.accuracy_markdown(accuracy, benchmark)
+        lines += [f"### {benchmark}", "", tables.accuracy_markdown(accuracy, benchmark, panel=panel_accuracy)
                   if benchmark in set(accuracy["benchmark"]) else "(no run reached a reported fraction)", ""]
 
     lines += ["## Learning curves (Tamkin et al. Fig. 2)", ""]
@@ -90,7 +93,7 @@ def write_study_report(run_dir: str | Path) -> Path:
         rows = results[results["benchmark_label"] == benchmark].assign(
             strategy=lambda frame: frame["strategy_label"])
         path = plots.plot_learning_curves(rows, figures_dir / f"learning_curves-{slug(benchmark)}.png",
-                                          title=benchmark)
+                                          title=benchmark, panel=_panel_of(panel, benchmark))
         lines += [f"![learning curves, {benchmark}](figures/{path.name})", ""]
 
     if not efficiency.empty:
@@ -174,7 +177,21 @@ def write_study_report(run_dir: str | Path) -> Path:
     return report
 
 
-def _header(store, results, config, fractions, baseline) -> list[str]:
+def _panel_text(panel: pd.DataFrame, *, random_present: bool) -> str:
+    """What the reference rows are, or why there are none."""
+    if not panel.empty:
+        return panel_note(random_present)
+    missing = ("No reference panel is stored in this run directory (it was written before anchoral stored one): "
+               "rerun `anchoral run` with its config to add it; only the reference fits run.")
+    return missing if random_present else f"{missing} {MISSING_RANDOM}"
+
+
+def _panel_of(panel: pd.DataFrame, benchmark: str) -> pd.DataFrame | None:
+    """The stored reference-panel fits of one benchmark (None when the directory has no panel)."""
+    return None if panel.empty else panel[panel["benchmark_label"] == benchmark]
+
+
+def _header(store, results, config, fractions, baseline, panel) -> list[str]:
     runs = store.runs()
     invocations = store.invocations()
     machine_seconds = float(runs["seconds"].sum())
@@ -190,6 +207,8 @@ def _header(store, results, config, fractions, baseline) -> list[str]:
         f"- Benchmarks: {', '.join(dict.fromkeys(results['benchmark_label']))}; encoder(s): "
         f"{', '.join(dict.fromkeys(results['encoder']))}.",
         f"- Strategies: {', '.join(dict.fromkeys(results['strategy_label']))}; baseline: {baseline}.",
+        f"- Reference panel: {len(panel)} fits stored (erm-all, and oracle-balanced (oracle) at each reported "
+        "fraction; per seed, plain head), not strategies." if not panel.empty else "- Reference panel: none stored.",
         f"- Model: {', '.join(dict.fromkeys(results['model_label']))}; loop: `{results['loop_config'].iloc[0]}`.",
         f"- Reported fractions of the pool: {', '.join(f'{100 * f:g}%' for f in fractions)}.",
         "",
