@@ -1,5 +1,6 @@
-"""``anchoral demo``: strategies x seeds on a real spurious-correlation benchmark,
-with an ALVIN-Table-1-style table, a results file, a report and a learning-curve plot."""
+"""``anchoral demo``: strategies x seeds on a real spurious-correlation benchmark, with the
+reference panel (``references``) on the same benchmark, seeds and model, an
+ALVIN-Table-1-style table, results files, a report and a learning-curve plot."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from anchoral.data.benchmarks import load_benchmark
 from anchoral.errors import ValidationError
 from anchoral.experiments.encoded import EncodedBenchmark, encode_benchmark
 from anchoral.experiments.plots import plot_learning_curves
+from anchoral.experiments.references import fit_reference, panel_at_fractions, panel_fits, panel_note
 from anchoral.experiments.report import (
     METRIC_LABELS,
     checkpoint_summary,
@@ -49,6 +51,11 @@ class DemoConfig:
             names = ("random",) + tuple(n for n in names if n != "random")
         return names
 
+    def report_fractions(self) -> tuple[float, ...]:
+        """The fractions of the pool the tables report and the oracle-balanced reference is drawn
+        at: the loop's fractional checkpoints and budget."""
+        return tuple(sorted({f for f in (*self.loop.checkpoints, self.loop.budget) if isinstance(f, float)}))
+
 
 def run_grid(encoded: EncodedBenchmark, config: DemoConfig, *, progress: bool = True) -> pd.DataFrame:
     """Every (strategy, seed) run, with a progress bar over rounds."""
@@ -65,6 +72,20 @@ def run_grid(encoded: EncodedBenchmark, config: DemoConfig, *, progress: bool = 
     return pd.DataFrame(rows)
 
 
+def run_panel(encoded: EncodedBenchmark, config: DemoConfig, *, progress: bool = True) -> pd.DataFrame:
+    """The reference panel on the demo's benchmark, seeds and model (plain head): per seed,
+    erm-all and oracle-balanced at each reported fraction; one row per fit."""
+    fits = panel_fits(config.seeds, config.report_fractions())
+    rows = []
+    with progress_bar(progress) as bar:
+        task = bar.add_task("reference panel", total=len(fits))
+        for reference, seed, fraction in fits:
+            bar.update(task, description=f"reference {reference} seed {seed}")
+            rows.append(fit_reference(encoded, reference, "mlp", config.model_params, seed, fraction))
+            bar.advance(task)
+    return pd.DataFrame(rows).assign(benchmark_label=encoded.benchmark.name, model_label="mlp")
+
+
 def _schedule(encoded: EncodedBenchmark, config: DemoConfig) -> list[int]:
     from anchoral.loop import ActiveLearningLoop
     from anchoral.models.mlp import MLPHead
@@ -74,13 +95,15 @@ def _schedule(encoded: EncodedBenchmark, config: DemoConfig) -> list[int]:
     return loop.plan(len(encoded.benchmark.pool))
 
 
-def write_report(results: pd.DataFrame, encoded: EncodedBenchmark, config: DemoConfig, run_dir: Path,
-                 seconds: float) -> str:
-    """Write report.md next to the results; return the Markdown table of the checkpoints."""
+def write_report(results: pd.DataFrame, panel: pd.DataFrame, encoded: EncodedBenchmark, config: DemoConfig,
+                 run_dir: Path, seconds: float) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Write report.md next to the results; return the checkpoint summaries of the strategies
+    and of the reference panel."""
     benchmark = encoded.benchmark
-    fractions = sorted({f for f in (*config.loop.checkpoints, config.loop.budget) if isinstance(f, float)})
+    fractions = config.report_fractions()
     summary = checkpoint_summary(results, fractions)
-    table = checkpoint_table_markdown(summary)
+    panel_summary = panel_at_fractions(panel, fractions, METRIC_LABELS)
+    table = checkpoint_table_markdown(summary, panel=panel_summary)
     pool = benchmark.pool
     group_counts = pd.Series(pool.groups).value_counts().sort_index()
     groups_line = ", ".join(f"{benchmark.group_names[g]} {n}" for g, n in group_counts.items())
@@ -100,6 +123,8 @@ def write_report(results: pd.DataFrame, encoded: EncodedBenchmark, config: DemoC
         table,
         "",
         "Worst-group accuracy is the lowest per-group accuracy on the group-balanced OOD test set.",
+        "",
+        panel_note("random" in config.strategies),
         "",
         "## Upsampling ratio of each group at the final round (acquired share / pool share; Tamkin et al. Fig. 4)",
         "",
@@ -123,7 +148,7 @@ def write_report(results: pd.DataFrame, encoded: EncodedBenchmark, config: DemoC
         "",
     ]
     (run_dir / "report.md").write_text("\n".join(lines))
-    return summary
+    return summary, panel_summary
 
 
 def run_demo(config: DemoConfig, *, out_dir: str | Path | None = None, progress: bool = True, console=None) -> Path:
@@ -137,24 +162,32 @@ def run_demo(config: DemoConfig, *, out_dir: str | Path | None = None, progress:
     _schedule(encoded, config)  # a budget or seed set the pool cannot hold fails here, before the directory exists
     run_dir.mkdir(parents=True, exist_ok=True)
     results = run_grid(encoded, config, progress=progress)
+    panel = run_panel(encoded, config, progress=progress)
     results.to_parquet(run_dir / "results.parquet", index=False)
-    plot_learning_curves(results, run_dir / "learning_curves.png", title=f"{benchmark.name}")
-    summary = write_report(results, encoded, config, run_dir, time.perf_counter() - started)
+    panel.to_parquet(run_dir / "reference_panel.parquet", index=False)
+    plot_learning_curves(results, run_dir / "learning_curves.png", title=f"{benchmark.name}", panel=panel)
+    summary, panel_summary = write_report(results, panel, encoded, config, run_dir, time.perf_counter() - started)
     (run_dir / "config.json").write_text(json.dumps(asdict(config), indent=2, default=str))
     if console is not None:
         console.print(f"\n[bold]{benchmark.name}[/bold]: accuracy (%) at fractions of the pool labeled, "
                       f"mean ± std over {len(config.seeds)} seeds")
         for metric, label in METRIC_LABELS.items():
-            console.print(_rich_table(summary, metric, f"{label} accuracy"))
+            console.print(_rich_table(summary, panel_summary, metric, f"{label} accuracy"))
+        console.print(panel_note("random" in config.strategies))
     return run_dir
 
 
-def _rich_table(summary: pd.DataFrame, metric: str, title: str):
-    """One metric, a row per strategy and a column per labeled fraction (narrow enough for a terminal)."""
+def _rich_table(summary: pd.DataFrame, panel_summary: pd.DataFrame, metric: str, title: str):
+    """One metric, a row per strategy and a column per labeled fraction (narrow enough for a
+    terminal); the reference panel in a section of its own below the strategies."""
     from rich.table import Table
 
-    header, rows = checkpoint_table(summary, metrics=(metric,))
+    fractions = sorted(set(summary["fraction"]) | set(panel_summary["fraction"])) if not summary.empty else []
+    header, rows = checkpoint_table(summary, metrics=(metric,), fractions=fractions)
     table = Table(*header, title=title, title_justify="left")
     for row in rows:
         table.add_row(*row)
+    table.add_section()
+    for row in checkpoint_table(panel_summary, metrics=(metric,), fractions=fractions)[1]:
+        table.add_row(*row, style="italic")
     return table
