@@ -1,12 +1,16 @@
-"""A short real loop: real VADER sentences, real MiniLM features, real MLP head, two rounds."""
+"""A short real loop: real VADER sentences, real MiniLM features, real MLP head, two rounds;
+and the reference panel on the same benchmark."""
 
 import json
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from anchoral.data.benchmarks import load_benchmark
 from anchoral.experiments.encoded import encode_benchmark
+from anchoral.experiments.references import PANEL_LABELS, fit_reference, panel_at_fractions, panel_fits
+from anchoral.experiments.report import METRIC_LABELS
 from anchoral.experiments.simulate import RunSpec, simulate
 from anchoral.loop import LoopConfig
 
@@ -51,3 +55,22 @@ def test_strategies_share_the_seed_set_and_runs_are_reproducible(encoded):
     assert random_rows[0]["id_accuracy"] == entropy_rows[0]["id_accuracy"]  # same seed set, same initial weights
     assert [r["selected"] for r in entropy_rows] == [r["selected"] for r in again]
     assert [r["ood_accuracy"] for r in entropy_rows] == [r["ood_accuracy"] for r in again]
+
+
+def test_the_reference_panel_on_real_data_has_sane_erm_all_and_oracle_balanced_rows(encoded):
+    fractions = (0.05, 0.10)
+    panel = pd.DataFrame([fit_reference(encoded, reference, "mlp", {}, seed, fraction)
+                          for reference, seed, fraction in panel_fits((0,), fractions)])
+    table = panel_at_fractions(panel.assign(benchmark_label="vader-shortcut", model_label="mlp"), fractions,
+                               METRIC_LABELS)
+    assert set(table["strategy"]) == set(PANEL_LABELS.values()) and len(table) == 2 * len(fractions) * 3
+    for row in panel.itertuples():
+        assert 0 <= row.worst_group_accuracy <= row.ood_accuracy <= 1 and 0 <= row.id_accuracy <= 1
+    erm, *balanced = panel.to_dict("records")
+    assert erm["n_labeled"] == 300 and erm["id_accuracy"] > 0.8  # every pool label, in distribution
+    pool_groups = np.bincount(encoded.benchmark.pool.groups)
+    for row, size in zip(balanced, (15, 30)):
+        counts = np.array(row["train_group_counts"])
+        assert row["n_labeled"] == counts.sum() == size and counts.max() - counts.min() <= 1
+        assert pool_groups.min() > counts.max()  # every group could give its share
+        assert row["id_accuracy"] > 0.5
