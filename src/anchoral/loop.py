@@ -21,7 +21,7 @@ import numpy as np
 
 from anchoral.errors import ValidationError
 from anchoral.execution import Executor
-from anchoral.models.base import FitReport, Model
+from anchoral.models.base import FitReport, Model, fit_model
 from anchoral.strategies.base import RoundState, Strategy
 from anchoral.validation import check_features, check_labels, check_positive_int
 
@@ -211,7 +211,7 @@ class ActiveLearningLoop:
         records: list[RoundRecord] = []
         for round_number, size in enumerate(schedule):
             started = time.perf_counter()
-            fit_report = self.model.fit(take(inputs, labeled), labels)
+            fit_report = fit_model(self.model, take(inputs, labeled), labels, features)
             record = RoundRecord(round=round_number, n_labeled=int(labeled.size), fit=fit_report,
                                  fit_seconds=time.perf_counter() - started)
             if evaluate is not None:

@@ -62,3 +62,12 @@ class Model(Protocol):
     def embed(self, features: np.ndarray) -> np.ndarray: ...
 
     def proba_from_embedding(self, embeddings: np.ndarray) -> np.ndarray: ...
+
+
+def fit_model(model, inputs, labels, pool_features=None) -> FitReport:
+    """``model.fit(inputs, labels)``, also handing over the pool's pretrained features when the
+    model asks for them (``uses_pool``: a robust head whose groups come from clustering the
+    pool). A deployment has its unlabeled pool, so this leaks nothing."""
+    if getattr(model, "uses_pool", False) and pool_features is not None:
+        return model.fit(inputs, labels, pool=pool_features)
+    return model.fit(inputs, labels)

@@ -24,6 +24,7 @@ from anchoral.encoders import MiniLMEncoder, default_cache
 from anchoral.encoders.base import Encoder
 from anchoral.errors import ValidationError
 from anchoral.models import make_model
+from anchoral.models.base import fit_model
 from anchoral.store.database import ProjectError, utc_now
 from anchoral.store.project import Project
 from anchoral.strategies import RoundState, make_strategy
@@ -112,7 +113,7 @@ def _fit(project: Project, features, positions, classes, texts: list[str] | None
         texts = project.texts() if texts is None else texts
         report = model.fit([texts[int(p)] for p in positions], classes)
     else:
-        report = model.fit(np.asarray(features[positions]), classes)
+        report = fit_model(model, np.asarray(features[positions]), classes, features)
     return FittedModel(model, report, time.perf_counter() - started)
 
 
