@@ -107,3 +107,15 @@ def test_bad_input_is_one_clear_line(planted, call, message):
 
 def test_every_registered_method_is_covered():
     assert set(GROUP_METHODS) == {"dynamics", "out-of-fold", "early-stopped", "clusters"}
+
+
+def test_out_of_fold_in_the_loop_shrinks_the_folds_or_infers_nothing_and_records_why(planted):
+    features, labels, *_ = planted
+    few = np.concatenate([np.flatnonzero(labels == 0)[:3], np.flatnonzero(labels == 1)[:10]])
+    shrunk = infer_groups("out-of-fold", features[few], labels[few], model_factory=lambda: MLPHead(2, max_epochs=5),
+                          strict=False)
+    assert shrunk.diagnostics["n_folds"] == 3 and "3 folds" in shrunk.diagnostics["fallback"]
+    single = np.concatenate([np.flatnonzero(labels == 0)[:1], np.flatnonzero(labels == 1)[:10]])
+    none = infer_groups("out-of-fold", features[single], labels[single], model_factory=LogisticRegression,
+                        strict=False)
+    assert not none.minority.any() and "no cross-fitting" in none.diagnostics["fallback"]

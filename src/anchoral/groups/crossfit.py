@@ -54,12 +54,27 @@ def out_of_fold_probabilities(features: np.ndarray, labels: np.ndarray, model_fa
 
 
 def out_of_fold_errors(features, labels, *, model_factory=None, n_folds: int = 5,
-                       rng: np.random.Generator | None = None) -> InferredGroups:
-    """Minority = misclassified by the model of the folds that did not hold the example."""
+                       rng: np.random.Generator | None = None, strict: bool = True) -> InferredGroups:
+    """Minority = misclassified by the model of the folds that did not hold the example.
+
+    ``n_folds`` larger than the smallest class raises, unless ``strict=False`` (what the
+    active-learning loop uses, whose first rounds hold a handful of labels): then as many
+    folds as the smallest class allows, and with a class of one example no fold at all and
+    no minority; the diagnostics record either fallback.
+    """
     features, labels = check_inputs(features, labels)
     factory = check_factory(model_factory, NAME)
     rng = np.random.default_rng(0) if rng is None else rng
-    probabilities = out_of_fold_probabilities(features, labels, factory, n_folds, rng)
+    diagnostics = {"n_folds": n_folds}
+    if not strict:
+        smallest = int(np.bincount(labels)[np.unique(labels)].min())
+        if smallest < 2:
+            diagnostics.update(n_folds=0, fallback=f"the smallest class has {smallest} example: no cross-fitting, "
+                                                   "no minority inferred")
+            return from_flags(labels, np.zeros(labels.size, dtype=bool), np.zeros(labels.size), NAME, diagnostics)
+        if smallest < n_folds:
+            diagnostics.update(n_folds=smallest, fallback=f"{smallest} folds: the smallest class has {smallest} examples")
+    probabilities = out_of_fold_probabilities(features, labels, factory, diagnostics["n_folds"], rng)
     errors = probabilities.argmax(axis=1) != labels
-    return from_flags(labels, errors, error_confidence(probabilities, labels), NAME,
-                      {"n_folds": int(n_folds), "n_errors": int(errors.sum())})
+    diagnostics["n_errors"] = int(errors.sum())
+    return from_flags(labels, errors, error_confidence(probabilities, labels), NAME, diagnostics)

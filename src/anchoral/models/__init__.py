@@ -9,9 +9,10 @@ from __future__ import annotations
 from anchoral.errors import ValidationError, unknown_name
 from anchoral.models.base import STOP_EPOCH_CAP, STOP_LOSS_RATIO, FitReport, Model
 from anchoral.models.finetune import FineTunedTransformer
+from anchoral.models.linear import LinearHead
 from anchoral.models.mlp import MLPHead
 
-MODELS: dict[str, type] = {"mlp": MLPHead, "finetune": FineTunedTransformer}
+MODELS: dict[str, type] = {"mlp": MLPHead, "linear": LinearHead, "finetune": FineTunedTransformer}
 
 
 def make_model(name: str, n_classes: int, *, seed: int = 0, **params):
@@ -39,4 +40,4 @@ def use_device(device: str | None) -> None:
     os.environ[DEVICE_ENV] = device
 
 
-__all__ = ["FineTunedTransformer", "FitReport", "MLPHead", "MODELS", "Model", "STOP_EPOCH_CAP", "STOP_LOSS_RATIO", "make_model", "use_device"]
+__all__ = ["FineTunedTransformer", "FitReport", "LinearHead", "MLPHead", "MODELS", "Model", "STOP_EPOCH_CAP", "STOP_LOSS_RATIO", "make_model", "use_device"]

@@ -13,6 +13,7 @@ from torch import nn
 
 from anchoral.errors import ValidationError
 from anchoral.models.base import STOP_EPOCH_CAP, STOP_LOSS_RATIO, FitReport
+from anchoral.models.robust import RobustFit, check_groups, check_head
 from anchoral.validation import check_features, check_labels, check_positive_int
 
 ADAM_BETAS = (0.9, 0.999)
@@ -184,6 +185,17 @@ class MLPHead:
         below ``stop_loss_ratio`` x the first minibatch loss of this fit. ``0`` disables it.
     seed : int, default 0
         Fixes the initial weights (reused by every fit) and the minibatch order.
+    head : str, default "plain"
+        How the head is trained (``anchoral.models.robust``): ``"plain"`` (ERM, the papers'
+        setting), ``"class-balanced"``, ``"group-reweight"``, ``"jtt"``, ``"dfr"``, or
+        ``"auto"`` / ``"auto-class"`` (the best of those by a label-free cross-validated rule).
+    groups : str, default "clusters"
+        The label-free group inference the robust heads use (``anchoral.groups``):
+        ``"clusters"``, ``"out-of-fold"``, ``"early-stopped"`` or ``"dynamics"``.
+    n_clusters : int, default 2
+        k of the k-means behind ``groups="clusters"``.
+    n_folds : int, default 5
+        Folds of ``groups="out-of-fold"``.
     """
 
     input_kind = "features"
@@ -198,6 +210,10 @@ class MLPHead:
         max_epochs: int = 100,
         stop_loss_ratio: float = 1e-3,
         seed: int = 0,
+        head: str = "plain",
+        groups: str = "clusters",
+        n_clusters: int = 2,
+        n_folds: int = 5,
     ):
         self.n_classes = check_positive_int(n_classes, "n_classes")
         if self.n_classes < 2:
@@ -212,8 +228,25 @@ class MLPHead:
             raise ValidationError(f"stop_loss_ratio must be in [0, 1); got {stop_loss_ratio!r}")
         self.stop_loss_ratio = float(stop_loss_ratio)
         self.seed = int(seed)
+        self.head = check_head(head)
+        self.groups = check_groups(groups)
+        self.n_clusters = check_positive_int(n_clusters, "n_clusters")
+        self.n_folds = check_positive_int(n_folds, "n_folds")
+        if self.n_folds < 2:
+            raise ValidationError(f"n_folds must be at least 2; got {n_folds!r}")
         self.network_ = None
         self.initial_state_ = None
+
+    @property
+    def uses_pool(self) -> bool:
+        """Whether fit wants the pool's pretrained features (a robust head over clusters of the pool)."""
+        return self.head not in ("plain", "class-balanced") and self.groups == "clusters"
+
+    def plain_copy(self) -> "MLPHead":
+        """A fresh, unfitted head with the same hyper-parameters and seed, trained by plain ERM."""
+        return MLPHead(self.n_classes, hidden_dim=self.hidden_dim, learning_rate=self.learning_rate,
+                       batch_size=self.batch_size, max_epochs=self.max_epochs,
+                       stop_loss_ratio=self.stop_loss_ratio, seed=self.seed)
 
     # -- construction ------------------------------------------------------------
     def _build(self, n_features: int) -> None:
@@ -235,15 +268,46 @@ class MLPHead:
             raise ValidationError("this MLPHead is not fitted yet; call fit(features, labels) first")
 
     # -- training ----------------------------------------------------------------
-    def fit(self, features, labels, sample_weight=None) -> FitReport:
+    def fit(self, features, labels, sample_weight=None, *, pool=None) -> FitReport:
         """Train from the initial weights on (features, labels) until the stop rule or the cap.
 
         ``sample_weight`` (optional): one finite, non-negative weight per example, not all
         zero, rescaled to mean 1 over the training set; a minibatch's loss is then
-        mean_i(w_i * CE_i) over its rows, the plain mean cross-entropy when omitted.
+        mean_i(w_i * CE_i) over its rows, the plain mean cross-entropy when omitted. Given
+        weights train exactly that loss, whatever ``head`` says.
+
+        With a robust ``head`` the fit first infers groups on the labeled set (``pool``, the
+        pretrained features of the whole pool, feeds ``groups="clusters"``; without it the
+        labeled features are clustered), then trains as the head says;
+        ``FitReport.extra`` records the inference, the head trained and any fallback.
         """
+        if self.head == "plain" or sample_weight is not None:
+            return self.fit_weighted(features, labels, sample_weight)
+        features = check_features(features, "features")
+        labels = check_labels(labels, features.shape[0], "labels")
+        group_params = {"n_clusters": self.n_clusters, "n_folds": self.n_folds}
+        return RobustFit(self, self.head, self.groups, group_params, np.random.default_rng(self.seed)).fit(
+            features, labels, pool)
+
+    def fit_weighted(self, features, labels, sample_weight=None) -> FitReport:
+        """The plain fit, with optional per-example loss weights (see ``fit``)."""
         with _torch_threads(1), _blas_threads().limit(limits=1, user_api="blas"):
             return self._fit(features, labels, sample_weight)
+
+    def set_last_layer(self, weights, biases) -> None:
+        """Replace f_cls's weights (n_classes, hidden_dim) and biases (n_classes,) of a fitted head."""
+        self._check_fitted()
+        layer = self.network_[2]
+        weights = np.asarray(weights, dtype=np.float32)
+        biases = np.asarray(biases, dtype=np.float32)
+        if weights.shape != tuple(layer.weight.shape) or biases.shape != tuple(layer.bias.shape):
+            raise ValidationError(
+                f"the last layer takes weights of shape {tuple(layer.weight.shape)} and biases of shape "
+                f"{tuple(layer.bias.shape)}; got {weights.shape} and {biases.shape}"
+            )
+        with torch.no_grad():
+            layer.weight.copy_(torch.from_numpy(weights))
+            layer.bias.copy_(torch.from_numpy(biases))
 
     def _fit(self, features, labels, sample_weight) -> FitReport:
         started = time.perf_counter()

@@ -326,8 +326,9 @@ class ALVIN(Strategy):
         factory = model.plain_copy if hasattr(model, "plain_copy") else (lambda: copy.deepcopy(model))
         clusters = self.minority == "clusters"
         inputs = state.features[state.labeled_indices] if clusters else take(state.model_inputs, state.labeled_indices)
-        return infer_groups(self.minority, inputs, labels, model_factory=factory, rng=rng,
-                            fit_report=state.fit_report, pool_features=state.features if clusters else None).minority
+        options = {"strict": False} if self.minority == "out-of-fold" else {}
+        return infer_groups(self.minority, inputs, labels, model_factory=factory, rng=rng, fit_report=state.fit_report,
+                            pool_features=state.features if clusters else None, **options).minority
 
     def _choose(
         self,
