@@ -76,6 +76,17 @@ def test_model_variants_differing_only_in_the_robust_head_share_their_panel():
     assert robust.model_label == "mlp(hidden_dim=8)"
 
 
+def test_several_models_cross_every_strategy_and_a_repeated_one_is_refused():
+    models = [{"name": "mlp"}, {"name": "linear", "sweep": {"head": ["group-reweight", "dfr"]}}]
+    config = parse_config({**tomllib.loads(BASE), "model": models})
+    assert [m.label for m in config.models] == ["mlp", "linear(head=group-reweight)", "linear(head=dfr)"]
+    assert len(config.runs()) == 2 * 3 * 3 * 2  # benchmarks x strategies x models x seeds
+    with pytest.raises(ConfigError, match=r"model\[1\] repeats model\[0\]"):
+        parse_config({**tomllib.loads(BASE), "model": [{"name": "linear"}, {"name": "linear"}]})
+    with pytest.raises(ConfigError, match=r"model\[1\].params: unknown head 'x'"):
+        parse_config({**tomllib.loads(BASE), "model": [{"name": "mlp"}, {"name": "linear", "params": {"head": "x"}}]})
+
+
 def test_strategies_may_be_listed_by_name():
     config = parse_config({**tomllib.loads(BASE), "strategies": ["random", "entropy"]})
     assert [s.label for s in config.strategies] == ["random", "entropy"]

@@ -74,3 +74,15 @@ def test_the_reference_panel_on_real_data_has_sane_erm_all_and_oracle_balanced_r
         assert row["n_labeled"] == counts.sum() == size and counts.max() - counts.min() <= 1
         assert pool_groups.min() > counts.max()  # every group could give its share
         assert row["id_accuracy"] > 0.5
+
+
+def test_a_robust_heads_group_inference_is_scored_against_the_true_groups_every_round(encoded):
+    loop = LoopConfig(batch_size=20, budget=64, seed_size=4, checkpoints=())
+    spec = RunSpec(strategy="random", seed=0, loop=loop, model="linear",
+                   model_params={"head": "group-reweight", "groups": "clusters"})
+    rows = simulate(encoded, spec)
+    scored = [row for row in rows if not np.isnan(row.get("head_minority_recall", np.nan))]
+    assert scored, "no round had a truly-minority labeled example to score"
+    for row in scored:
+        assert 0 <= row["head_minority_recall"] <= 1 and row["head_groups"] == "clusters"
+    assert rows[-1]["trained_head"] in {"group-reweight", "plain"}

@@ -410,18 +410,27 @@ def constructor_parameters(cls) -> dict:
 
 
 def _parse_models(value) -> tuple[Variant, ...]:
-    if not isinstance(value, dict):
-        raise ConfigError(f"model must be a table (one model, e.g. [model] name = \"mlp\"); got {_type_name(value)}")
-    _check_table(value, "model", MODEL_KEYS)
-    name = _name({"name": value.get("name", "mlp")}, "model", MODELS, "model")
-    valid = {k: v for k, v in constructor_parameters(MODELS[name]).items() if k not in ("n_classes", "seed")}
+    """``[model]`` (one model, optionally swept) or ``[[model]]`` (several, e.g. the plain MLP head
+    next to a robust linear head)."""
+    if isinstance(value, list) and value and all(isinstance(entry, dict) for entry in value):
+        entries = [(f"model[{i}]", entry) for i, entry in enumerate(value)]
+    elif isinstance(value, dict):
+        entries = [("model", value)]
+    else:
+        raise ConfigError(f"model must be a table ([model] name = \"mlp\") or an array of tables ([[model]]); "
+                          f"got {_type_name(value)}")
     variants = []
-    for params in _expand(value, "model", valid, f"model {name!r}"):
-        try:
-            make_model(name, 2, seed=0, **params)
-        except ValidationError as exc:
-            raise ConfigError(f"model.params: {exc}") from None
-        variants.append(Variant(name, params, where="model"))
+    for where, entry in entries:
+        _check_table(entry, where, MODEL_KEYS)
+        name = _name({"name": entry.get("name", "mlp")}, where, MODELS, "model")
+        valid = {k: v for k, v in constructor_parameters(MODELS[name]).items() if k not in ("n_classes", "seed")}
+        for params in _expand(entry, where, valid, f"model {name!r}"):
+            try:
+                make_model(name, 2, seed=0, **params)
+            except ValidationError as exc:
+                raise ConfigError(f"{where}.params: {exc}") from None
+            variants.append(Variant(name, params, where=where))
+    _check_distinct(variants, "models")
     return _labelled(variants)
 
 

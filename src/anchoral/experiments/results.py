@@ -194,7 +194,10 @@ class ResultsStore:
                 "encoder": spec["benchmark"].get("encoder", ""),
                 "benchmark_params": json.dumps(spec["benchmark"]["params"], sort_keys=True),
             })
-        return pd.DataFrame(records)
+        frame = pd.DataFrame(records)
+        if not frame.empty and frame["model_label"].nunique() > 1:  # tables compare strategy x model rows
+            frame["strategy_label"] = frame["strategy_label"] + " · " + frame["model_label"]
+        return frame
 
     def panel_fit_ids(self) -> set[str]:
         """Ids of the reference-panel fits stored (none in a directory older than the panel)."""

@@ -106,7 +106,8 @@ def simulate(encoded: EncodedBenchmark, spec: RunSpec, *, on_round=None, batch_a
     rows = []
     labeled = seed_indices
     for record in records:
-        inference = _minority_inference(benchmark, record.diagnostics, labeled)
+        inference = {**_minority_inference(benchmark, record.diagnostics, labeled),
+                     **_head_inference(benchmark, record.fit.extra, labeled)}
         analysis = batch_analysis(labeled, record.selected) if batch_analysis and record.selected.size else {}
         labeled = np.concatenate([labeled, record.selected])
         rows.append({
@@ -143,3 +144,15 @@ def _minority_inference(benchmark, diagnostics: dict, labeled: np.ndarray) -> di
     quality = minority_inference_quality(diagnostics["minority_indices"], labeled, truly_minority)
     return {"minority_recall": quality["recall"], "minority_precision": quality["precision"],
             "n_true_minority_labeled": quality["n_true_minority"], "n_inferred_minority": quality["n_inferred"]}
+
+
+def _head_inference(benchmark, fit_extra: dict, labeled: np.ndarray) -> dict:
+    """The robust head's inferred minority (``FitReport.extra``) scored against the true minority
+    groups of the labeled set it was fitted on (ALVIN Table 4, extended to every inference)."""
+    if "inferred_minority" not in fit_extra or not benchmark.minority_groups:
+        return {}
+    inferred = labeled[np.asarray(fit_extra["inferred_minority"], dtype=bool)]
+    truly_minority = np.isin(benchmark.pool.groups[labeled], benchmark.minority_groups)
+    quality = minority_inference_quality(inferred, labeled, truly_minority)
+    return {"head_minority_recall": quality["recall"], "head_minority_precision": quality["precision"],
+            "head_groups": fit_extra.get("groups", ""), "trained_head": fit_extra.get("trained_head", "")}

@@ -133,26 +133,28 @@ def batch_character_markdown(table: pd.DataFrame, benchmark: str) -> str:
 
 
 # -- ALVIN Table 4 --------------------------------------------------------------------------
-def minority_recall_by_round(results: pd.DataFrame) -> pd.DataFrame:
-    """Recall (and precision) of the training-dynamics minority inference against the true
-    groups, per round, mean and std over seeds; only strategies that infer a minority."""
+def minority_recall_by_round(results: pd.DataFrame, column: str = "minority") -> pd.DataFrame:
+    """Recall (and precision) of an inferred minority against the true groups, per round, mean and
+    std over seeds: ``column="minority"`` for a strategy's inference (ALVIN's training dynamics),
+    ``"head_minority"`` for a robust head's; only rows that carry one."""
     columns = ["benchmark", "strategy", "n_labeled", "recall_mean", "recall_std", "precision_mean", "n_runs"]
-    if "minority_recall" not in results.columns:
+    if f"{column}_recall" not in results.columns:
         return pd.DataFrame(columns=columns)
-    inferred = results.dropna(subset=["minority_recall"])
+    inferred = results.dropna(subset=[f"{column}_recall"])
     rows = []
     for (benchmark, strategy, n_labeled), by in inferred.groupby(["benchmark_label", "strategy_label", "n_labeled"],
                                                                  sort=False):
-        recall = by["minority_recall"].to_numpy(dtype=float)
+        recall = by[f"{column}_recall"].to_numpy(dtype=float)
         rows.append({"benchmark": benchmark, "strategy": strategy, "n_labeled": int(n_labeled),
                      "recall_mean": float(recall.mean()), "recall_std": _std(recall),
-                     "precision_mean": _mean(by["minority_precision"]),
+                     "precision_mean": _mean(by[f"{column}_precision"]),
                      "n_runs": int(recall.size)})
     return pd.DataFrame(rows, columns=columns).sort_values(["benchmark", "strategy", "n_labeled"], kind="stable")
 
 
-def minority_recall_markdown(table: pd.DataFrame, benchmark: str) -> str:
-    """A row per strategy, a column per round (labels at selection time), recall in %."""
+def minority_recall_markdown(table: pd.DataFrame, benchmark: str, *, with_precision: bool = False) -> str:
+    """A row per strategy, a column per round (labels at selection time), recall in % (and the
+    mean precision in %, after a slash)."""
     rows = table[table["benchmark"] == benchmark]
     rounds = sorted(rows["n_labeled"].unique())
     body = []
@@ -160,7 +162,14 @@ def minority_recall_markdown(table: pd.DataFrame, benchmark: str) -> str:
         cells = [strategy]
         for n_labeled in rounds:
             cell = rows[(rows["strategy"] == strategy) & (rows["n_labeled"] == n_labeled)]
-            cells.append(_percent(cell["recall_mean"].iloc[0], cell["recall_std"].iloc[0]) if not cell.empty else "–")
+            if cell.empty:
+                cells.append("–")
+                continue
+            text = _percent(cell["recall_mean"].iloc[0], cell["recall_std"].iloc[0])
+            if with_precision:
+                precision = cell["precision_mean"].iloc[0]
+                text += " / " + ("–" if np.isnan(precision) else f"{100 * precision:.0f}")
+            cells.append(text)
         body.append(cells)
     return markdown_table(["strategy \\ labeled"] + [str(n) for n in rounds], body)
 
