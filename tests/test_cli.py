@@ -77,3 +77,22 @@ def test_demo_writes_results_report_and_plot(tmp_path):
     report = (out / "report.md").read_text()
     assert "ID @5%" in report and "OOD @10%" in report and "worst-group @20%" in report
     assert (out / "learning_curves.png").stat().st_size > 10_000
+
+
+def test_an_unknown_head_is_named_with_the_valid_choices_before_a_run_directory_is_made(tmp_path):
+    out = tmp_path / "demo-run"
+    result = run("demo", "--pool-size", "300", "--model", "linear", "-m", "head=magic", "--no-progress", "--out", str(out))
+    assert result.returncode == 2
+    assert "unknown head 'magic'; expected one of: auto, auto-class, class-balanced, dfr" in result.stderr
+    assert not out.exists()
+
+
+@pytest.mark.real_data
+def test_demo_runs_a_robust_head_given_as_model_parameters(tmp_path):
+    out = tmp_path / "run"
+    run("demo", "--pool-size", "300", "--rho", "0.9", "-p", "id_test_size=100", "-p", "ood_test_per_group=25",
+        "--seeds", "1", "--strategies", "random", "--budget", "0.2", "--model", "linear", "-m", "head=group-reweight",
+        "--out", str(out), "--no-progress", check=True)
+    results = pd.read_parquet(out / "results.parquet")
+    assert (results["trained_head"].iloc[1:] != "").all() and set(results["head_groups"].dropna()) == {"clusters"}
+    assert "model `linear` with parameters `{\"head\": \"group-reweight\"}`" in (out / "report.md").read_text()

@@ -45,6 +45,8 @@ def demo(
     param: list[str] = typer.Option([], "--param", "-p", help="Other benchmark parameter as KEY=VALUE (repeatable), e.g. -p id_test_size=500."),
     batch_size: int = typer.Option(50, help="Examples acquired per round (b)."),
     budget: str = typer.Option("0.1", help="Final labeled-set size: a count or a fraction of the pool."),
+    model: str = typer.Option("mlp", help="Model trained each round: mlp (the papers' setting), linear, finetune."),
+    model_param: list[str] = typer.Option([], "--model-param", "-m", help="Model parameter KEY=VALUE (repeatable), e.g. -m head=auto -m groups=clusters (docs/groups.md)."),
     out: Optional[str] = typer.Option(None, help="Run directory (default: runs/<timestamp>-demo-<benchmark>)."),
     progress: bool = typer.Option(True, help="Show progress bars."),
 ):
@@ -60,6 +62,8 @@ def demo(
         strategies=_split_names(strategies),
         seeds=tuple(range(seeds)),
         loop=LoopConfig(batch_size=batch_size, budget=_fraction_or_count(budget, "budget")),
+        model=model,
+        model_params=parse_key_values(model_param, "--model-param"),
     )
     run_dir = run_demo(config, out_dir=out, progress=progress, console=console)
     console.print(f"\nResults, report.md and learning_curves.png written to [bold]{run_dir}[/bold]")

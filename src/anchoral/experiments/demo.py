@@ -41,6 +41,7 @@ class DemoConfig:
     seeds: tuple[int, ...] = (0, 1, 2)
     loop: LoopConfig = LoopConfig()
     model_params: dict = field(default_factory=dict)
+    model: str = "mlp"
 
     def resolved_strategies(self) -> tuple[str, ...]:
         names = tuple(self.strategies) or tuple(default_strategies())
@@ -60,7 +61,7 @@ class DemoConfig:
 def run_grid(encoded: EncodedBenchmark, config: DemoConfig, *, progress: bool = True) -> pd.DataFrame:
     """Every (strategy, seed) run, with a progress bar over rounds."""
     strategies = config.resolved_strategies()
-    specs = [RunSpec(strategy=name, seed=seed, loop=config.loop, model_params=config.model_params)
+    specs = [RunSpec(strategy=name, seed=seed, loop=config.loop, model=config.model, model_params=config.model_params)
              for name in strategies for seed in config.seeds]
     rounds_per_run = len(_schedule(encoded, config))
     rows: list[dict] = []
@@ -81,17 +82,18 @@ def run_panel(encoded: EncodedBenchmark, config: DemoConfig, *, progress: bool =
         task = bar.add_task("reference panel", total=len(fits))
         for reference, seed, fraction in fits:
             bar.update(task, description=f"reference {reference} seed {seed}")
-            rows.append(fit_reference(encoded, reference, "mlp", config.model_params, seed, fraction))
+            rows.append(fit_reference(encoded, reference, config.model, config.model_params, seed, fraction))
             bar.advance(task)
-    return pd.DataFrame(rows).assign(benchmark_label=encoded.benchmark.name, model_label="mlp")
+    return pd.DataFrame(rows).assign(benchmark_label=encoded.benchmark.name, model_label=config.model)
 
 
 def _schedule(encoded: EncodedBenchmark, config: DemoConfig) -> list[int]:
     from anchoral.loop import ActiveLearningLoop
-    from anchoral.models.mlp import MLPHead
+    from anchoral.models import make_model
     from anchoral.strategies import make_strategy
 
-    loop = ActiveLearningLoop(make_strategy("random"), MLPHead(encoded.n_classes), config.loop)
+    model = make_model(config.model, encoded.n_classes, **config.model_params)  # bad model options fail here
+    loop = ActiveLearningLoop(make_strategy("random"), model, config.loop)
     return loop.plan(len(encoded.benchmark.pool))
 
 
@@ -113,8 +115,9 @@ def write_report(results: pd.DataFrame, panel: pd.DataFrame, encoded: EncodedBen
         f"Pool {len(pool)} examples ({groups_line}); ID test {len(benchmark.id_test)}; "
         f"OOD test {len(benchmark.ood_test)} (balanced over groups). Benchmark parameters: "
         f"`{json.dumps(benchmark.params, sort_keys=True, default=str)}`.",
-        f"Encoder `{encoded.encoder_fingerprint}` (frozen), MLP head retrained from the same initial weights "
-        f"every round, stopped by Tamkin et al.'s loss-ratio rule or the epoch cap.",
+        f"Encoder `{encoded.encoder_fingerprint}` (frozen); model `{config.model}` with parameters "
+        f"`{json.dumps(config.model_params, sort_keys=True)}`, retrained from the same initial weights every round "
+        f"(the MLP head stopped by Tamkin et al.'s loss-ratio rule or the epoch cap).",
         f"Loop: `{json.dumps(asdict(config.loop), default=str)}`; seeds {list(config.seeds)}. "
         f"Total wall time {seconds:.0f} s.",
         "",
