@@ -25,11 +25,11 @@ import numpy as np
 
 from anchoral.errors import ValidationError
 from anchoral.models.base import STOP_EPOCH_CAP, STOP_LOSS_RATIO, FitReport
-from anchoral.models.robust import RobustFit, check_groups, check_head
+from anchoral.models.robust import RobustHeadMixin
 from anchoral.validation import check_features, check_labels, check_positive_int
 
 
-class LinearHead:
+class LinearHead(RobustHeadMixin):
     """Multinomial logistic regression with an L2 penalty over frozen features.
 
     Parameters
@@ -62,34 +62,15 @@ class LinearHead:
         self.max_epochs = check_positive_int(max_epochs, "max_epochs")
         self.iterations_per_epoch = check_positive_int(iterations_per_epoch, "iterations_per_epoch")
         self.seed = int(seed)
-        self.head = check_head(head)
-        self.groups = check_groups(groups)
-        self.n_clusters = check_positive_int(n_clusters, "n_clusters")
-        self.n_folds = check_positive_int(n_folds, "n_folds")
-        if self.n_folds < 2:
-            raise ValidationError(f"n_folds must be at least 2; got {n_folds!r}")
+        self._set_robust_options(head, groups, n_clusters, n_folds)
         self.weights_ = None
         self.biases_ = None
-
-    @property
-    def uses_pool(self) -> bool:
-        return self.head not in ("plain", "class-balanced") and self.groups == "clusters"
 
     def plain_copy(self) -> "LinearHead":
         return LinearHead(self.n_classes, C=self.C, max_epochs=self.max_epochs,
                           iterations_per_epoch=self.iterations_per_epoch, seed=self.seed)
 
     # -- training ----------------------------------------------------------------
-    def fit(self, features, labels, sample_weight=None, *, pool=None) -> FitReport:
-        """Fit on (features, labels); a robust ``head`` infers groups first (see ``MLPHead.fit``)."""
-        if self.head == "plain" or sample_weight is not None:
-            return self.fit_weighted(features, labels, sample_weight)
-        features = check_features(features, "features")
-        labels = check_labels(labels, features.shape[0], "labels")
-        group_params = {"n_clusters": self.n_clusters, "n_folds": self.n_folds}
-        return RobustFit(self, self.head, self.groups, group_params, np.random.default_rng(self.seed)).fit(
-            features, labels, pool)
-
     def fit_weighted(self, features, labels, sample_weight=None) -> FitReport:
         """The plain fit; ``sample_weight`` scales each example's term of the loss."""
         from sklearn.exceptions import ConvergenceWarning

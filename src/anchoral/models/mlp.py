@@ -13,7 +13,7 @@ from torch import nn
 
 from anchoral.errors import ValidationError
 from anchoral.models.base import STOP_EPOCH_CAP, STOP_LOSS_RATIO, FitReport
-from anchoral.models.robust import RobustFit, check_groups, check_head
+from anchoral.models.robust import RobustHeadMixin
 from anchoral.validation import check_features, check_labels, check_positive_int
 
 ADAM_BETAS = (0.9, 0.999)
@@ -165,7 +165,7 @@ class _AdamTrainer:
             network[2].bias.copy_(torch.from_numpy(self.second_bias))
 
 
-class MLPHead:
+class MLPHead(RobustHeadMixin):
     """One hidden layer (ReLU) + linear classifier, trained with Adam on minibatches.
 
     f_enc(x) is the hidden layer's activation (``embed``), f_cls the linear layer and
@@ -228,19 +228,9 @@ class MLPHead:
             raise ValidationError(f"stop_loss_ratio must be in [0, 1); got {stop_loss_ratio!r}")
         self.stop_loss_ratio = float(stop_loss_ratio)
         self.seed = int(seed)
-        self.head = check_head(head)
-        self.groups = check_groups(groups)
-        self.n_clusters = check_positive_int(n_clusters, "n_clusters")
-        self.n_folds = check_positive_int(n_folds, "n_folds")
-        if self.n_folds < 2:
-            raise ValidationError(f"n_folds must be at least 2; got {n_folds!r}")
+        self._set_robust_options(head, groups, n_clusters, n_folds)
         self.network_ = None
         self.initial_state_ = None
-
-    @property
-    def uses_pool(self) -> bool:
-        """Whether fit wants the pool's pretrained features (a robust head over clusters of the pool)."""
-        return self.head not in ("plain", "class-balanced") and self.groups == "clusters"
 
     def plain_copy(self) -> "MLPHead":
         """A fresh, unfitted head with the same hyper-parameters and seed, trained by plain ERM."""
@@ -268,29 +258,10 @@ class MLPHead:
             raise ValidationError("this MLPHead is not fitted yet; call fit(features, labels) first")
 
     # -- training ----------------------------------------------------------------
-    def fit(self, features, labels, sample_weight=None, *, pool=None) -> FitReport:
-        """Train from the initial weights on (features, labels) until the stop rule or the cap.
-
-        ``sample_weight`` (optional): one finite, non-negative weight per example, not all
-        zero, rescaled to mean 1 over the training set; a minibatch's loss is then
-        mean_i(w_i * CE_i) over its rows, the plain mean cross-entropy when omitted. Given
-        weights train exactly that loss, whatever ``head`` says.
-
-        With a robust ``head`` the fit first infers groups on the labeled set (``pool``, the
-        pretrained features of the whole pool, feeds ``groups="clusters"``; without it the
-        labeled features are clustered), then trains as the head says;
-        ``FitReport.extra`` records the inference, the head trained and any fallback.
-        """
-        if self.head == "plain" or sample_weight is not None:
-            return self.fit_weighted(features, labels, sample_weight)
-        features = check_features(features, "features")
-        labels = check_labels(labels, features.shape[0], "labels")
-        group_params = {"n_clusters": self.n_clusters, "n_folds": self.n_folds}
-        return RobustFit(self, self.head, self.groups, group_params, np.random.default_rng(self.seed)).fit(
-            features, labels, pool)
-
     def fit_weighted(self, features, labels, sample_weight=None) -> FitReport:
-        """The plain fit, with optional per-example loss weights (see ``fit``)."""
+        """The plain fit from the initial weights until the stop rule or the cap. With
+        ``sample_weight`` (finite, non-negative, not all zero; rescaled to mean 1) a minibatch's
+        loss is mean_i(w_i * CE_i) over its rows; without, the plain mean cross-entropy."""
         with _torch_threads(1), _blas_threads().limit(limits=1, user_api="blas"):
             return self._fit(features, labels, sample_weight)
 

@@ -33,6 +33,7 @@ import numpy as np
 from anchoral.errors import ValidationError, unknown_name
 from anchoral.groups import InferredGroups, check_method, infer_groups
 from anchoral.groups.crossfit import stratified_folds
+from anchoral.validation import check_features, check_labels, check_positive_int
 
 ROBUST_PARAMS = ("head", "groups", "n_clusters", "n_folds")
 """Model parameters that choose a robust head; dropping them leaves the plain (ERM) head."""
@@ -204,6 +205,42 @@ def trainable(head: str, labels: np.ndarray, inferred: InferredGroups) -> tuple[
     if reason is None:
         return head, None
     return "plain", f"{reason}: trained {head!r} as the plain loss"
+
+
+class RobustHeadMixin:
+    """The robust-training options of a head (``head``, ``groups``, ``n_clusters``, ``n_folds``) and
+    the ``fit`` that dispatches on them. The head class provides ``fit_weighted(features, labels,
+    sample_weight)`` (its plain fit), ``plain_copy()``, ``embed``, ``predict`` and ``set_last_layer``."""
+
+    def _set_robust_options(self, head: str, groups: str, n_clusters: int, n_folds: int) -> None:
+        self.head = check_head(head)
+        self.groups = check_groups(groups)
+        self.n_clusters = check_positive_int(n_clusters, "n_clusters")
+        self.n_folds = check_positive_int(n_folds, "n_folds")
+        if self.n_folds < 2:
+            raise ValidationError(f"n_folds must be at least 2; got {n_folds!r}")
+
+    @property
+    def uses_pool(self) -> bool:
+        """Whether fit wants the pool's pretrained features (a robust head over clusters of the pool)."""
+        return self.head not in ("plain", "class-balanced") and self.groups == "clusters"
+
+    def fit(self, features, labels, sample_weight=None, *, pool=None):
+        """Train on (features, labels). ``sample_weight`` (optional): per-example loss weights,
+        rescaled to mean 1; given weights train exactly that loss, whatever ``head`` says.
+
+        With a robust ``head`` the fit first infers groups on the labeled set (``pool``, the
+        pretrained features of the whole pool, feeds ``groups="clusters"``; without it the
+        labeled features are clustered), then trains as the head says; ``FitReport.extra``
+        records the inference, the head trained and any fallback.
+        """
+        if self.head == "plain" or sample_weight is not None:
+            return self.fit_weighted(features, labels, sample_weight)
+        features = check_features(features, "features")
+        labels = check_labels(labels, features.shape[0], "labels")
+        group_params = {"n_clusters": self.n_clusters, "n_folds": self.n_folds}
+        return RobustFit(self, self.head, self.groups, group_params, np.random.default_rng(self.seed)).fit(
+            features, labels, pool)
 
 
 def _restrict(inferred: InferredGroups, rows: np.ndarray) -> InferredGroups:
