@@ -26,6 +26,7 @@ from tests.groups.planted import planted_minority
 EVALUATOR_SIDE = {
     ("anchoral.experiments.simulate", "BenchmarkEvaluator.__call__"),
     ("anchoral.experiments.simulate", "_minority_inference"),
+    ("anchoral.experiments.simulate", "_head_inference"),
 }
 EVALUATOR_MODULES = ("anchoral.experiments.references", "anchoral.metrics", "anchoral.data")  # data: the builders
 LOOP = LoopConfig(batch_size=10, budget=40, seed_size=10, checkpoints=())
@@ -95,7 +96,7 @@ def test_flipping_every_unqueried_label_changes_no_choice(spec):
     assert choices(planted_benchmark(flip=never_queried), spec, seed_indices) == selected
 
 
-@pytest.mark.parametrize("spec", SPECS[::3], ids=lambda spec: f"{spec.strategy}-{spec.strategy_params}-{spec.model_params}")
+@pytest.mark.parametrize("spec", SPECS, ids=lambda spec: f"{spec.strategy}-{spec.strategy_params}-{spec.model_params}")
 def test_only_the_evaluator_reads_the_true_groups(spec):
     rows = simulate(planted_benchmark(), spec)  # the tripwire raises on any other read
     assert rows[-1]["n_labeled"] == LOOP.budget and "worst_group_accuracy" in rows[-1]
