@@ -144,3 +144,11 @@ def test_a_head_with_fewer_labels_per_class_than_folds_uses_fewer_folds_and_reco
     report = LinearHead(2, head="group-reweight", groups="out-of-fold").fit(features, labels)
     assert report.extra["group_diagnostics"]["n_folds"] == 3
     assert "the smallest class has 3 examples" in report.extra["group_diagnostics"]["fallback"]
+
+
+def test_the_linear_head_records_two_epochs_even_when_it_converges_in_the_first():
+    features = np.array([[1.0, 0.0], [-1.0, 0.0]] * 5, dtype=np.float32)
+    labels = np.array([0, 1] * 5)
+    report = LinearHead(2, iterations_per_epoch=100).fit(features, labels)
+    assert report.n_recorded_epochs == 2 and report.stop_reason == "loss_ratio"
+    assert infer_groups("dynamics", features, labels, fit_report=report).minority.sum() == 0

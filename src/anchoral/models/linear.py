@@ -40,7 +40,8 @@ class LinearHead(RobustHeadMixin):
         advance, never tuned on a test set).
     max_epochs : int, default 50
         Cap on the stages of the fit; it ends earlier once L-BFGS converges (recorded as
-        ``stop_reason="loss_ratio"``, the converged end, else ``"epoch_cap"``).
+        ``stop_reason="loss_ratio"``, the converged end, else ``"epoch_cap"``), after two
+        stages at least, so the training dynamics always have two epochs to compare.
     iterations_per_epoch : int, default 5
     seed : int, default 0
         Seeds the robust heads' draws (folds, balanced subsets); the fit itself is deterministic.
@@ -60,6 +61,8 @@ class LinearHead(RobustHeadMixin):
             raise ValidationError(f"C (inverse regularisation strength) must be a positive number; got {C!r}")
         self.C = float(C)
         self.max_epochs = check_positive_int(max_epochs, "max_epochs")
+        if self.max_epochs < 2:
+            raise ValidationError(f"max_epochs must be at least 2 (the training dynamics compare epochs); got {max_epochs!r}")
         self.iterations_per_epoch = check_positive_int(iterations_per_epoch, "iterations_per_epoch")
         self.seed = int(seed)
         self._set_robust_options(head, groups, n_clusters, n_folds)
@@ -95,7 +98,7 @@ class LinearHead(RobustHeadMixin):
                 probabilities = self.predict_proba(features)
                 correctness.append(probabilities.argmax(axis=1) == labels)
                 losses.append(float(-np.log(np.maximum(probabilities[np.arange(labels.size), labels], 1e-12)).mean()))
-                if regression.n_iter_.max() < self.iterations_per_epoch:
+                if regression.n_iter_.max() < self.iterations_per_epoch and len(losses) >= 2:
                     stop_reason = STOP_LOSS_RATIO
                     break
         return FitReport(epoch_losses=tuple(losses), first_loss=losses[0], final_loss=losses[-1],
