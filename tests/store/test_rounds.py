@@ -116,3 +116,17 @@ def test_embeddings_are_computed_once_and_then_read_from_the_cache(project, enco
     label_batch(project, truth)
     run_round(project, encoder=encoder)
     assert encoder.calls == calls
+
+
+def test_a_project_trains_the_robust_head_its_model_parameters_name(tmp_path, pool_csv, encoder):
+    path, _ = pool_csv
+    spec = DataSpec(path, "text", "id", "label")
+    with pytest.raises(ValidationError, match="unknown head 'magic'"):
+        init_project(tmp_path / "bad", spec, LABELS, model="linear", model_params={"head": "magic"})
+    with init_project(tmp_path / "p", spec, LABELS, batch_size=6, model="linear",
+                      model_params={"head": "group-reweight", "groups": "clusters"}) as project:
+        result = run_round(project, encoder=encoder)
+        fit = project.latest_round().metrics["fit"]
+        assert len(result.selected_ids) == 6
+        assert fit["trained_head"] in {"group-reweight", "plain"}
+        assert fit["trained_head"] == "group-reweight" or "fallback" in fit

@@ -230,6 +230,9 @@ def _fit_and_measure(project, features, positions, classes, encoder, progress, m
     progress("training the model", 1, 1)
     report = fitted.fit_report
     metrics["fit"] = {"epochs": report.epochs, "stop_reason": report.stop_reason, "final_loss": float(report.final_loss)}
+    for key in ("trained_head", "fallback"):  # a robust head says what it trained, and why if not as asked
+        if key in report.extra:
+            metrics["fit"][key] = report.extra[key]
     heldout = project.heldout()
     if heldout is not None:
         held_texts, truth = heldout
