@@ -10,6 +10,7 @@ from anchoral.strategies.base import RoundState, Selection, Strategy
 from anchoral.strategies.bertkm import BertKM
 from anchoral.strategies.cal import ContrastiveActiveLearning
 from anchoral.strategies.coreset import CoreSet
+from anchoral.strategies.minority import MinoritySeeking
 from anchoral.strategies.random import RandomSampling
 from anchoral.strategies.uncertainty import EntropySampling, LeastConfidence, MarginSampling
 
@@ -30,6 +31,7 @@ STRATEGIES: dict[str, type[Strategy]] = {
         ContrastiveActiveLearning,
         AlfaMix,
         CoreSet,
+        MinoritySeeking,
     )
 }
 
