@@ -43,6 +43,11 @@ def check_method(name: str) -> str:
     return name
 
 
+def method_parameters(method: str) -> tuple[str, ...]:
+    """Every keyword the method's function takes (its own parameters and the ``CONTEXT`` it uses)."""
+    return tuple(inspect.signature(GROUP_METHODS[check_method(method)]).parameters)
+
+
 def infer_groups(method: str, features, labels, *, model_factory: ModelFactory | None = None, pool_features=None,
                  fit_report=None, rng: np.random.Generator | None = None, **params) -> InferredGroups:
     """Run the group inference registered as ``method`` on the labeled set.
@@ -53,7 +58,7 @@ def infer_groups(method: str, features, labels, *, model_factory: ModelFactory |
     ``n_clusters``, ``min_margin``, ``epochs``).
     """
     function = GROUP_METHODS[check_method(method)]
-    accepted = inspect.signature(function).parameters
+    accepted = method_parameters(method)
     unknown = sorted(set(params) - set(accepted) | {"features", "labels"} & set(params))
     if unknown:
         valid = [name for name in accepted if name not in CONTEXT and name not in ("features", "labels")]
@@ -63,4 +68,4 @@ def infer_groups(method: str, features, labels, *, model_factory: ModelFactory |
     return function(features, labels, **{k: v for k, v in context.items() if k in accepted}, **params)
 
 
-__all__ = ["GROUP_METHODS", "InferredGroups", "check_method", "infer_groups", "infer_minority"]
+__all__ = ["GROUP_METHODS", "InferredGroups", "check_method", "infer_groups", "infer_minority", "method_parameters"]

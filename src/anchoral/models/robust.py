@@ -31,7 +31,7 @@ from dataclasses import replace
 import numpy as np
 
 from anchoral.errors import ValidationError, unknown_name
-from anchoral.groups import InferredGroups, check_method, infer_groups
+from anchoral.groups import InferredGroups, check_method, infer_groups, method_parameters
 from anchoral.groups.crossfit import stratified_folds
 from anchoral.validation import check_features, check_labels, check_positive_int
 
@@ -141,7 +141,7 @@ class RobustFit:
 
     def infer(self, features, labels, pool) -> InferredGroups:
         params = {key: value for key, value in {**self.group_params, "strict": False}.items()
-                  if key in _accepted(self.groups)}
+                  if key in method_parameters(self.groups)}
         return infer_groups(self.groups, features, labels, model_factory=self.model.plain_copy,
                             pool_features=pool, rng=self.rng, **params)
 
@@ -246,11 +246,3 @@ class RobustHeadMixin:
 def _restrict(inferred: InferredGroups, rows: np.ndarray) -> InferredGroups:
     return replace(inferred, cells=inferred.cells[rows], minority=inferred.minority[rows],
                    confidence=inferred.confidence[rows], uncertain=inferred.uncertain[rows])
-
-
-def _accepted(method: str) -> set[str]:
-    import inspect
-
-    from anchoral.groups import GROUP_METHODS
-
-    return set(inspect.signature(GROUP_METHODS[method]).parameters)
