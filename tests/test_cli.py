@@ -96,3 +96,44 @@ def test_demo_runs_a_robust_head_given_as_model_parameters(tmp_path):
     results = pd.read_parquet(out / "results.parquet")
     assert (results["trained_head"].iloc[1:] != "").all() and set(results["head_groups"].dropna()) == {"clusters"}
     assert "model `linear` with parameters `{\"head\": \"group-reweight\"}`" in (out / "report.md").read_text()
+
+
+@pytest.mark.parametrize("args", [("strategies", "list"), ("nosuchcommand",), ("demo", "--seeds", "abc"),
+                                  ("demo", "--no-such-option")])
+def test_a_usage_error_prints_the_usage_line_and_one_error_line_without_a_traceback(args):
+    result = run(*args)
+    assert result.returncode == 2
+    assert result.stderr.startswith("Usage: anchoral")
+    assert [line for line in result.stderr.splitlines() if line.startswith("Error:")] == [result.stderr.strip().splitlines()[-1]]
+    assert "Traceback" not in result.stderr and "╭" not in result.stderr and not result.stdout
+
+
+def test_a_wrong_type_names_the_option_and_the_value():
+    error = run("demo", "--seeds", "abc").stderr.strip().splitlines()[-1]
+    assert "'--seeds'" in error and "integer" in error
+
+
+def test_every_strategy_has_a_one_line_description():
+    from anchoral.strategies import STRATEGIES
+
+    rows = {}
+    for line in run("strategies", check=True).stdout.splitlines():
+        cells = [cell.strip() for cell in line.split("│")]
+        if len(cells) == 4 and cells[1]:
+            rows[cells[1]] = cells[2]
+    assert set(rows) == set(STRATEGIES)
+    assert all(rows.values()), [name for name, description in rows.items() if not description]
+    assert "entropy" in rows["entropy"] and "1 - max_c p_c" in rows["least-confidence"] and "p_(2)" in rows["margin"]
+
+
+def test_version_prints_the_installed_version():
+    from importlib.metadata import version
+
+    result = run("--version", check=True)
+    assert result.stdout.strip() == f"anchoral {version('anchoral')}"
+
+
+def test_help_shows_on_off_options_as_flags_without_a_value_type():
+    help_text = run("--help", check=True).stdout
+    assert "--version" in help_text and "<bool>" not in help_text
+    assert "<bool>" not in run("query", "--help", check=True).stdout

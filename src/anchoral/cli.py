@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import sys
 from typing import Optional
 
@@ -9,6 +10,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from anchoral import __version__
 from anchoral.errors import AnchoralError, ValidationError
 from anchoral.validation import parse_key_values
 
@@ -18,6 +20,20 @@ datasets_app = typer.Typer(no_args_is_help=True, help="Real corpora shipped insi
 app.add_typer(datasets_app, name="datasets")
 console = Console()
 errors = Console(stderr=True)
+
+
+def _show_version(value: bool) -> None:
+    if value:
+        console.print(f"anchoral {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(False, "--version", is_eager=True, callback=_show_version,
+                                 help="Print the installed version and exit."),
+):
+    pass
 
 
 def _split_names(value: Optional[str]) -> tuple[str, ...]:
@@ -76,9 +92,25 @@ def list_strategies():
 
     table = Table("name", "description")
     for name in sorted(STRATEGIES):
-        doc = (STRATEGIES[name].__doc__ or "").strip().splitlines()
-        table.add_row(name, doc[0] if doc else "")
+        table.add_row(name, strategy_description(STRATEGIES[name]))
     console.print(table)
+
+
+def strategy_description(cls: type) -> str:
+    """One line about a strategy: its own docstring's first line; a strategy without one
+    (a thin class over a score function, like entropy) is described by the docstring it
+    inherits and its score function's."""
+    own = inspect.cleandoc(cls.__dict__.get("__doc__") or "")
+    if own:
+        line = own.splitlines()[0]
+    else:
+        inherited = (inspect.getdoc(cls) or "").splitlines()
+        score = getattr(cls, "score", None)
+        score_doc = (inspect.getdoc(score) or "").splitlines() if callable(score) else []
+        line = inherited[0].rstrip(".") if inherited else ""
+        if score_doc:
+            line = f"{line}; score = {score_doc[0][:1].lower()}{score_doc[0][1:]}" if line else score_doc[0]
+    return line.replace("``", "")
 
 
 @app.command("benchmarks")
@@ -125,10 +157,30 @@ def _register_subcommands() -> None:
 _register_subcommands()
 
 
+def _hide_flag_types(command, parent=None) -> None:
+    """Render on/off options (``--help``, ``--progress/--no-progress``) without a ``<bool>``
+    value column: they take no value. Walks ``command`` and every subcommand once."""
+    context = typer.Context(command, parent=parent, info_name=command.name)
+    for param in [*command.params, command.get_help_option(context)]:
+        if param is not None and getattr(param, "is_flag", False) and param.metavar is None:
+            param.metavar = ""
+    for subcommand in getattr(command, "commands", {}).values():
+        _hide_flag_types(subcommand, context)
+
+
+def command_line():
+    """The click command behind ``app``, with on/off options rendered as flags."""
+    command = typer.main.get_command(app)
+    _hide_flag_types(command)
+    return command
+
+
 def main(argv: list[str] | None = None) -> None:
-    """Entry point: run the app, turning anchoral's own errors into one clear line and exit code 2."""
+    """Entry point: run the app. anchoral's own errors become one clear line; usage errors (an
+    unknown command, an extra argument, a value of the wrong type) the usage line and one line
+    saying what is wrong. Either way exit code 2 and no traceback."""
     try:
-        app(args=argv, standalone_mode=False)
+        command_line().main(args=argv, prog_name="anchoral", standalone_mode=False)
     except AnchoralError as exc:
         errors.print(f"[bold red]error:[/bold red] {exc}")
         sys.exit(2)
@@ -137,10 +189,10 @@ def main(argv: list[str] | None = None) -> None:
     except typer.Abort:
         errors.print("aborted")
         sys.exit(130)
-    except Exception as exc:  # click usage errors
-        import click
-
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
-        raise
+    except typer.TyperException as exc:  # usage errors: UsageError, BadParameter, NoSuchOption, ...
+        show = getattr(exc, "show", None)
+        if show is None:
+            errors.print(f"[bold red]error:[/bold red] {exc.format_message()}")
+        else:
+            show()
+        sys.exit(exc.exit_code)
