@@ -135,6 +135,20 @@ def init_project(
     return Project.open(directory)
 
 
+def create_project(directory: str | Path, labels, pool: Table, settings: dict, *, annotator: str) -> Project:
+    """Write a new project from an already-checked ``pool`` (the Python API's ``save``) and
+    return it open; the labeled rows of ``pool`` are recorded as given by ``annotator``.
+    Atomic like ``init_project``: a failure leaves no project behind."""
+    directory = Path(directory)
+    labels = check_label_set(labels)
+    if directory.exists() and not directory.is_dir():
+        raise ProjectError(f"{directory} exists and is a file; choose a directory for the project")
+    if (directory / PROJECT_FILE).exists():
+        raise ProjectError(f"{directory} is already an anchoral project; choose another directory or delete it first")
+    _write_atomically(directory, labels, pool, None, {**settings, "initial_annotator": annotator})
+    return Project.open(directory)
+
+
 def _write_atomically(directory: Path, labels: tuple[str, ...], pool: Table, held: Table | None, settings: dict) -> None:
     created_directory = not directory.exists()
     directory.mkdir(parents=True, exist_ok=True)
@@ -173,7 +187,7 @@ def _fill(connection, labels: tuple[str, ...], pool: Table, held: Table | None, 
             "INSERT INTO heldout_items (position, id, text, class) VALUES (?, ?, ?, ?)",
             list(zip(range(len(held.ids)), held.ids, held.texts, held.classes)),
         )
-    annotator = f"file:{settings['data_file']}"
+    annotator = settings.get("initial_annotator") or f"file:{settings['data_file']}"
     for position, cls in enumerate(pool.classes):
         if cls is not None:
             append_label_event(connection, position, cls, annotator, "init", None)
