@@ -33,6 +33,26 @@ from anchoral.progress import progress_bar
 from anchoral.strategies import STRATEGIES, available_strategies, default_strategies
 
 
+@dataclass(frozen=True)
+class Recipe:
+    """A strategy run with a model of its own (not the demo's model), reported as one row."""
+
+    strategy: str
+    model: str
+    model_params: dict = field(default_factory=dict)
+
+    @property
+    def label(self) -> str:
+        params = ", ".join(f"{key}={value}" for key, value in sorted(self.model_params.items()))
+        return f"{self.strategy} · {self.model}({params})" if params else f"{self.strategy} · {self.model}"
+
+
+# The label-free recipe of the "robust-al" study (docs/studies.md): minority-seeking selection
+# and the linear head with DFR on groups inferred without labels. Fixed in advance, not tuned per
+# benchmark; `anchoral demo --no-recipe` leaves it out.
+DEFAULT_RECIPES = (Recipe("minority-seeking", "linear", {"head": "dfr"}),)
+
+
 @dataclass
 class DemoConfig:
     benchmark: str = "vader-shortcut"
@@ -42,6 +62,7 @@ class DemoConfig:
     loop: LoopConfig = LoopConfig()
     model_params: dict = field(default_factory=dict)
     model: str = "mlp"
+    recipes: tuple[Recipe, ...] = DEFAULT_RECIPES
 
     def resolved_strategies(self) -> tuple[str, ...]:
         names = tuple(self.strategies) or tuple(default_strategies())
@@ -61,15 +82,20 @@ class DemoConfig:
 def run_grid(encoded: EncodedBenchmark, config: DemoConfig, *, progress: bool = True) -> pd.DataFrame:
     """Every (strategy, seed) run, with a progress bar over rounds."""
     strategies = config.resolved_strategies()
-    specs = [RunSpec(strategy=name, seed=seed, loop=config.loop, model=config.model, model_params=config.model_params)
+    specs = [(name, RunSpec(strategy=name, seed=seed, loop=config.loop, model=config.model,
+                            model_params=config.model_params))
              for name in strategies for seed in config.seeds]
+    specs += [(recipe.label, RunSpec(strategy=recipe.strategy, seed=seed, loop=config.loop, model=recipe.model,
+                                     model_params=dict(recipe.model_params)))
+              for recipe in config.recipes for seed in config.seeds]
     rounds_per_run = len(_schedule(encoded, config))
     rows: list[dict] = []
     with progress_bar(progress) as bar:
         task = bar.add_task("active-learning rounds", total=len(specs) * rounds_per_run)
-        for spec in specs:
-            bar.update(task, description=f"{spec.strategy} seed {spec.seed}")
-            rows += simulate(encoded, spec, on_round=lambda record: bar.advance(task))
+        for label, spec in specs:
+            bar.update(task, description=f"{label} seed {spec.seed}")
+            rows += [{**row, "strategy": label}
+                     for row in simulate(encoded, spec, on_round=lambda record: bar.advance(task))]
     return pd.DataFrame(rows)
 
 
@@ -93,6 +119,10 @@ def _schedule(encoded: EncodedBenchmark, config: DemoConfig) -> list[int]:
     from anchoral.strategies import make_strategy
 
     model = make_model(config.model, encoded.n_classes, **config.model_params)  # bad model options fail here
+    for recipe in config.recipes:
+        if recipe.strategy not in STRATEGIES:
+            raise ValidationError(f"recipe strategy {recipe.strategy!r} is not registered")
+        make_model(recipe.model, encoded.n_classes, **recipe.model_params)
     loop = ActiveLearningLoop(make_strategy("random"), model, config.loop)
     return loop.plan(len(encoded.benchmark.pool))
 
@@ -118,6 +148,8 @@ def write_report(results: pd.DataFrame, panel: pd.DataFrame, encoded: EncodedBen
         f"Encoder `{encoded.encoder_fingerprint}` (frozen); model `{config.model}` with parameters "
         f"`{json.dumps(config.model_params, sort_keys=True)}`, retrained from the same initial weights every round "
         f"(the MLP head stopped by Tamkin et al.'s loss-ratio rule or the epoch cap).",
+        *([f"Recipes (a strategy with a model of its own, one row each): "
+           + "; ".join(f"`{recipe.label}`" for recipe in config.recipes) + "."] if config.recipes else []),
         f"Loop: `{json.dumps(asdict(config.loop), default=str)}`; seeds {list(config.seeds)}. "
         f"Total wall time {seconds:.0f} s.",
         "",
@@ -161,7 +193,8 @@ def run_demo(config: DemoConfig, *, out_dir: str | Path | None = None, progress:
     benchmark = load_benchmark(config.benchmark, **config.benchmark_params)
     encoded = encode_benchmark(benchmark, progress=progress)
     run_dir = Path(out_dir) if out_dir else Path("runs") / f"{datetime.now():%Y%m%d-%H%M%S}-demo-{benchmark.name}"
-    config = DemoConfig(**{**asdict(config), "strategies": strategies, "loop": config.loop})
+    config = DemoConfig(**{**asdict(config), "strategies": strategies, "loop": config.loop,
+                           "recipes": tuple(config.recipes)})
     _schedule(encoded, config)  # a budget or seed set the pool cannot hold fails here, before the directory exists
     run_dir.mkdir(parents=True, exist_ok=True)
     results = run_grid(encoded, config, progress=progress)
