@@ -88,3 +88,44 @@ def test_it_is_registered_and_reproducible_from_the_seed():
 def test_bad_parameters_are_one_clear_line(params, message):
     with pytest.raises(ValidationError, match=message):
         MinoritySeeking(**params)
+
+
+def test_one_group_balances_the_classes_alone():
+    labeled, labels = [0, 1, 2, 3], [0, 0, 0, 0]  # no positive labeled yet
+    p_positive = np.linspace(0.0, 1.0, 80)
+    selection = MinoritySeeking(n_clusters=1, confident_quantile=0.0).select(
+        state(labeled, labels, p_positive), 4, np.random.default_rng(0))
+    assert selection.diagnostics["allocation"] == [0, 4]
+    assert set(selection.indices.tolist()) == {76, 77, 78, 79}  # the likeliest positives
+    assert selection.diagnostics["fallbacks"] == []
+
+
+def test_a_pool_with_fewer_distinct_points_than_clusters_falls_back_and_says_so():
+    features = np.ones((30, 3), dtype=np.float32)
+    local = RoundState(features=features, labeled_indices=np.array([0, 1]), labeled_labels=np.array([0, 1]),
+                       model=FixedProbabilityModel(np.c_[np.full(30, 0.5), np.full(30, 0.5)]),
+                       fit_report=two_epoch_report(2), n_classes=2)
+    selection = MinoritySeeking().select(local, 6, np.random.default_rng(0))
+    assert np.unique(selection.indices).size == 6 and not {0, 1} & set(selection.indices.tolist())
+    assert any("form only 1 of 2 clusters" in note for note in selection.diagnostics["fallbacks"])
+
+
+def test_a_batch_as_large_as_the_unlabeled_pool_takes_all_of_it_and_a_larger_one_is_refused():
+    labeled, labels = list(range(0, 80, 2)), [0, 1] * 20
+    every = state(labeled, labels, np.full(80, 0.5))
+    selection = MinoritySeeking().select(every, 40, np.random.default_rng(0))
+    assert sorted(selection.indices.tolist()) == list(range(1, 80, 2))
+    assert selection.diagnostics["fallbacks"]  # the confident candidates ran out; entropy took the rest
+    with pytest.raises(ValidationError, match="exceeds the 40 unlabeled examples"):
+        MinoritySeeking().select(every, 41, np.random.default_rng(0))
+
+
+def test_equal_scores_are_broken_at_random_but_reproducibly():
+    labeled, labels = [0, 40], [0, 1]
+    flat = state(labeled, labels, np.full(80, 0.5))
+    picks = {tuple(MinoritySeeking(confident_quantile=0.0).select(flat, 4, np.random.default_rng(seed)).indices)
+             for seed in range(5)}
+    assert len(picks) > 1
+    again = MinoritySeeking(confident_quantile=0.0).select(flat, 4, np.random.default_rng(3)).indices
+    np.testing.assert_array_equal(again, MinoritySeeking(confident_quantile=0.0).select(
+        flat, 4, np.random.default_rng(3)).indices)

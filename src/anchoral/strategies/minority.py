@@ -136,6 +136,10 @@ class MinoritySeeking(Strategy):
         n_confident_unlabeled = int(sum(free[members].sum() for members in candidates_of))
         chosen: list[np.ndarray] = []
         fallbacks: list[str] = []
+        empty = [group for group, members in enumerate(clusters.members) if members.size == 0]
+        if empty:
+            fallbacks.append(f"the pool's features form only {self.n_clusters - len(empty)} of {self.n_clusters} "
+                             f"clusters (empty: {empty}): their cells get no candidates")
         for cell in np.flatnonzero(allocation):
             label, group = divmod(int(cell), self.n_clusters)
             members = candidates_of[group]
