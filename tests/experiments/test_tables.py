@@ -129,3 +129,32 @@ def test_rho_sweeps_group_benchmarks_that_differ_only_in_rho():
     assert gain.set_index("rho")["gain_mean"].to_dict() == pytest.approx({0.9: 0.1, 0.99: 0.2})
     upsampling = points[(points["metric"] == "minority_upsampling") & (points["strategy"] == "alvin")]
     assert upsampling["gain_mean"].tolist() == pytest.approx([3.0, 3.0])  # mean of (2+3)/2 and (4+3)/2
+
+
+def test_with_several_models_each_strategy_is_read_against_random_under_its_own_model():
+    two = RESULTS.copy()
+    other = two.assign(strategy_label=two["strategy_label"] + " · linear",
+                       run_id=two["run_id"].astype(str) + "-linear",
+                       worst_group_accuracy=two["worst_group_accuracy"] + np.where(two["strategy"] == "alvin", 0.2, 0.0))
+    two = two.assign(strategy_label=two["strategy_label"] + " · mlp", run_id=two["run_id"].astype(str) + "-mlp")
+    both = __import__("pandas").concat([two, other], ignore_index=True)
+    assert tables.has_baseline(both["strategy_label"], "random") and not tables.has_baseline(["alvin · mlp"], "random")
+    assert tables.baseline_of("alvin · linear", "random", set(both["strategy_label"])) == "random · linear"
+    gains = tables.final_gains(both, "random")
+    assert set(gains["strategy"]) == {"alvin · mlp", "alvin · linear"}
+    assert cell(gains, strategy="alvin · mlp", metric="worst_group_accuracy")["gain_mean"] == pytest.approx(0.1)
+    assert cell(gains, strategy="alvin · linear", metric="worst_group_accuracy")["gain_mean"] == pytest.approx(0.3)
+    efficiency = tables.label_efficiency_table(both, "random")
+    assert set(efficiency["strategy"]) == {"alvin · mlp", "alvin · linear"}
+
+
+def test_the_final_table_gives_a_t_interval_per_benchmark_and_the_panel_below():
+    table = tables.accuracy_at_checkpoints(RESULTS, (0.01, 0.05, 0.10))
+    row = cell(table, strategy="random", fraction=0.10, metric="id_accuracy")
+    half = stats.t.ppf(0.975, 1) * (0.1 / SQRT2) / SQRT2
+    assert tables.ci95_half_width(row["std"], 2) == pytest.approx(half)
+    panel = table[(table["strategy"] == "random")].assign(strategy="erm-all (every pool label)")
+    markdown = tables.final_ci_markdown(table, panel, "id_accuracy", 0.10)
+    assert f"| random | 75.0 ± {100 * half:.1f} |" in markdown
+    assert "| *reference panel* |  |" in markdown and f"| *erm-all (every pool label)* | 75.0 ± {100 * half:.1f} |" in markdown
+    assert math.isnan(tables.ci95_half_width(0.1, 1))

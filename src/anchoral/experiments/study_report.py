@@ -61,7 +61,7 @@ def write_study_report(run_dir: str | Path) -> Path:
     tables_dir.mkdir(exist_ok=True)
     figures_dir.mkdir(exist_ok=True)
     benchmarks = list(dict.fromkeys(results["benchmark_label"]))
-    baseline_present = baseline in set(results["strategy_label"])
+    baseline_present = tables.has_baseline(results["strategy_label"], baseline)
     panel = store.load_panel()
 
     accuracy = tables.accuracy_at_checkpoints(results, fractions)
@@ -90,6 +90,15 @@ def write_study_report(run_dir: str | Path) -> Path:
     for benchmark in benchmarks:
         lines += [f"### {benchmark}", "", tables.accuracy_markdown(accuracy, benchmark, panel=panel_accuracy)
                   if benchmark in set(accuracy["benchmark"]) else "(no run reached a reported fraction)", ""]
+
+    final = max(fractions) if len(fractions) else None
+    if final is not None and not accuracy.empty and np.isclose(accuracy["fraction"], final).any():
+        lines += [f"## At {100 * final:g}% of the pool labeled, with 95% confidence intervals", "",
+                  "Accuracy (%) mean ± the half-width of a t-based 95% confidence interval over seeds; a column "
+                  "per benchmark, the reference panel below the strategies.", ""]
+        for metric, label in METRIC_LABELS.items():
+            lines += [f"### {label} accuracy", "",
+                      tables.final_ci_markdown(accuracy, panel_accuracy, metric, final), ""]
 
     lines += ["## Learning curves (Tamkin et al. Fig. 2)", ""]
     for benchmark in benchmarks:
@@ -171,6 +180,7 @@ def write_study_report(run_dir: str | Path) -> Path:
         path = plots.plot_gains_by_benchmark(gains, figures_dir / "gains_by_benchmark.png", baseline=baseline,
                                              title=config.name if config else "")
         lines += [f"## Gain over {baseline} by benchmark (Tamkin et al. Fig. 6 when the variants differ by encoder)",
+                  "", f"Paired by seed; with several models, `strategy · model` is read against `{baseline} · model`.",
                   "", _gains_markdown(gains), "", f"![gains by benchmark](figures/{path.name})", ""]
         for number, labels in enumerate(tables.rho_sweeps(results), start=1):
             points = tables.gain_vs_rho(results, labels, baseline)

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from anchoral.experiments.plots import mean_and_ci95
-from anchoral.experiments.report import METRIC_LABELS, checkpoint_table_markdown, markdown_table
+from anchoral.experiments.report import METRIC_LABELS, PANEL_SEPARATOR, checkpoint_table_markdown, markdown_table
 from anchoral.metrics.efficiency import label_efficiency
 
 BATCH_MEASURES = {
@@ -214,10 +214,56 @@ def selection_time_markdown(table: pd.DataFrame, benchmark: str) -> str:
                            "fit s / round"], body)
 
 
+def ci95_half_width(std: float, n: int) -> float:
+    """Half-width of a t-based 95% confidence interval of a mean from its sample std and n."""
+    if n < 2 or not np.isfinite(std):
+        return float("nan")
+    from scipy import stats
+
+    return float(stats.t.ppf(0.975, n - 1) * std / np.sqrt(n))
+
+
+def final_ci_markdown(accuracy: pd.DataFrame, panel: pd.DataFrame | None, metric: str, fraction: float) -> str:
+    """One metric at one fraction: a row per strategy (then the reference panel), a column per
+    benchmark, each cell the mean ± the 95% CI half-width over seeds, in %."""
+    def cell(rows: pd.DataFrame) -> str:
+        if rows.empty:
+            return "–"
+        row = rows.iloc[0]
+        half = ci95_half_width(row["std"], int(row["n_seeds"]))
+        return f"{100 * row['mean']:.1f}" + ("" if np.isnan(half) else f" ± {100 * half:.1f}")
+
+    at = accuracy[np.isclose(accuracy["fraction"], fraction) & (accuracy["metric"] == metric)]
+    benchmarks = _ordered(at, "benchmark")
+    body = [[strategy] + [cell(at[(at["strategy"] == strategy) & (at["benchmark"] == b)]) for b in benchmarks]
+            for strategy in _ordered(at, "strategy")]
+    if panel is not None and not panel.empty:
+        ref = panel[np.isclose(panel["fraction"], fraction) & (panel["metric"] == metric)]
+        if not ref.empty:
+            body.append([PANEL_SEPARATOR] + [""] * len(benchmarks))
+            body += [[f"*{label}*"] + [cell(ref[(ref["strategy"] == label) & (ref["benchmark"] == b)])
+                                       for b in benchmarks] for label in _ordered(ref, "strategy")]
+    return markdown_table(["strategy"] + benchmarks, body)
+
+
 # -- Tamkin et al.: label efficiency and gains ----------------------------------------------
 def mean_curve(rows: pd.DataFrame, metric: str) -> tuple[np.ndarray, np.ndarray]:
     curve = rows.groupby("n_labeled")[metric].mean().sort_index()
     return curve.index.to_numpy(dtype=float), curve.to_numpy(dtype=float)
+
+
+def baseline_of(strategy: str, baseline: str, labels) -> str:
+    """The row a strategy is read against: in a study of several models (labels "strategy · model")
+    the baseline under the same model when it ran, else ``baseline`` itself."""
+    if " · " in strategy:
+        paired = f"{baseline} · {strategy.split(' · ', 1)[1]}"
+        if paired in set(labels):
+            return paired
+    return baseline
+
+
+def has_baseline(labels, baseline: str) -> bool:
+    return any(label == baseline or label.startswith(f"{baseline} · ") for label in set(labels))
 
 
 def label_efficiency_table(results: pd.DataFrame, baseline: str = "random",
@@ -226,11 +272,11 @@ def label_efficiency_table(results: pd.DataFrame, baseline: str = "random",
     rows = []
     for benchmark in _ordered(results, "benchmark_label"):
         by_benchmark = results[results["benchmark_label"] == benchmark]
-        reference = by_benchmark[by_benchmark["strategy_label"] == baseline]
-        if reference.empty:
-            continue
+        labels = set(by_benchmark["strategy_label"])
         for strategy in _ordered(by_benchmark, "strategy_label"):
-            if strategy == baseline:
+            paired = baseline_of(strategy, baseline, labels)
+            reference = by_benchmark[by_benchmark["strategy_label"] == paired]
+            if strategy == paired or reference.empty:
                 continue
             by = by_benchmark[by_benchmark["strategy_label"] == strategy]
             for metric in metrics:
@@ -262,11 +308,11 @@ def final_gains(results: pd.DataFrame, baseline: str = "random", metrics=tuple(M
     rows = []
     for benchmark in _ordered(last, "benchmark_label"):
         by_benchmark = last[last["benchmark_label"] == benchmark]
-        reference = by_benchmark[by_benchmark["strategy_label"] == baseline].set_index("seed")
-        if reference.empty:
-            continue
+        labels = set(by_benchmark["strategy_label"])
         for strategy in _ordered(by_benchmark, "strategy_label"):
-            if strategy == baseline:
+            paired = baseline_of(strategy, baseline, labels)
+            reference = by_benchmark[by_benchmark["strategy_label"] == paired].set_index("seed")
+            if strategy == paired or reference.empty:
                 continue
             by = by_benchmark[by_benchmark["strategy_label"] == strategy].set_index("seed")
             seeds = by.index.intersection(reference.index)
