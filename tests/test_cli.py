@@ -68,7 +68,7 @@ def test_demo_writes_results_report_and_plot(tmp_path):
     # The same benchmark as tests/experiments/test_simulate_real.py, so the session cache serves its features.
     result = run("demo", "--pool-size", "300", "--rho", "0.9", "-p", "id_test_size=100", "-p", "ood_test_per_group=25",
                  "--seeds", "2", "--strategies", "random,entropy", "--budget", "0.2", "--out", str(out),
-                 "--no-progress", check=True)
+                 "--no-recipe", "--no-progress", check=True)
     assert str(out) in result.stdout.replace("\n", "")
     results = pd.read_parquet(out / "results.parquet")
     assert set(results["strategy"]) == {"random", "entropy"}

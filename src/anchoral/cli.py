@@ -64,10 +64,11 @@ def demo(
     model: str = typer.Option("mlp", help="Model trained each round: mlp (the papers' setting), linear, finetune."),
     model_param: list[str] = typer.Option([], "--model-param", "-m", help="Model parameter KEY=VALUE (repeatable), e.g. -m head=auto -m groups=clusters (docs/groups.md)."),
     out: Optional[str] = typer.Option(None, help="Run directory (default: runs/<timestamp>-demo-<benchmark>)."),
+    recipe: bool = typer.Option(True, help="Also run the label-free recipe (minority-seeking with the linear DFR head; docs/studies.md) as one more row."),
     progress: bool = typer.Option(True, help="Show progress bars."),
 ):
     """Compare strategies over seeds on a real benchmark; write results, a report and a plot."""
-    from anchoral.experiments.demo import DemoConfig, run_demo
+    from anchoral.experiments.demo import DEFAULT_RECIPES, DemoConfig, run_demo
     from anchoral.loop import LoopConfig
 
     benchmark_params = {k: v for k, v in {"pool_size": pool_size, "rho": rho}.items() if v is not None}
@@ -80,6 +81,7 @@ def demo(
         loop=LoopConfig(batch_size=batch_size, budget=_fraction_or_count(budget, "budget")),
         model=model,
         model_params=parse_key_values(model_param, "--model-param"),
+        recipes=DEFAULT_RECIPES if recipe else (),
     )
     run_dir = run_demo(config, out_dir=out, progress=progress, console=console)
     console.print(f"\nResults, report.md and learning_curves.png written to [bold]{run_dir}[/bold]")
