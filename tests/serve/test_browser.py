@@ -52,9 +52,9 @@ def test_label_a_batch_with_the_keyboard_undo_skip_next_batch_and_dashboard(vade
     def key_for(page):
         return "1" if truth[page.get_attribute("#item", "data-item-id")] == "positive" else "2"
 
-    def press(page, key):
-        with page.expect_navigation():
-            page.keyboard.press(key)
+    def press(page, key):  # labels go by fetch: wait until nothing is on its way
+        page.keyboard.press(key)
+        page.wait_for_function("document.documentElement.dataset.pending === '0'")
 
     app = create_app(project_dir, token=TOKEN)
     with live_server(app) as base, sync_playwright() as playwright:

@@ -117,3 +117,11 @@ def test_the_installed_entry_point_runs_the_commands_and_reports_errors_in_one_l
     assert not (tmp_path / "q").exists()
     with Project.open(tmp_path / "p") as project:
         assert project.label_counts() == {"positive": 2, "negative": 2}
+
+
+@pytest.mark.parametrize("minutes", ["0", "-5"])
+def test_serve_refuses_a_lease_that_is_not_positive_in_one_line_before_starting(project, minutes):
+    result = subprocess.run([ANCHORAL, "serve", str(project.directory), "--lease-minutes", minutes, "--port", "1"],
+                            capture_output=True, text=True, timeout=300, check=False)
+    assert result.returncode == 2 and "Traceback" not in result.stderr and "Annotate at" not in result.stdout
+    assert result.stderr.strip().splitlines() == [f"error: --lease-minutes must be a positive number of minutes; got {minutes}"]

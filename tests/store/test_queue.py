@@ -5,7 +5,7 @@ import threading
 import numpy as np
 import pytest
 
-from anchoral.store import AnnotationQueue, LeaseConflict, Project
+from anchoral.store import AnnotationQueue, LeaseConflict, Project, ProjectError
 from anchoral.store.rounds import run_round
 
 
@@ -129,3 +129,63 @@ def test_many_sessions_in_threads_never_share_an_item_and_count_each_label_once(
     assert len(events) == 30 and all(count == 1 for _, count in events)
     assert sum(project.label_counts().values()) == 34
     assert np.unique(project.current_labels()[0]).size == 34
+
+
+def test_a_stale_label_after_the_lease_expired_does_not_replace_another_persons_label(project, batch):
+    from anchoral.store import StaleLabel
+
+    clock = Clock()
+    queue = AnnotationQueue(project, lease_seconds=60, clock=clock)
+    shown_to_alice = queue.next_item("alice")
+    seen = project.newest_event(shown_to_alice.position)
+    clock.now += 61  # alice walked away; her lease expired
+    assert [queue.next_item(f"s{k}") for k in range(6)][0] == shown_to_alice
+    bobs = queue.label("s0", shown_to_alice.position, 1, "bob")
+    with pytest.raises(StaleLabel, match="bob labeled it 'negative'") as refused:
+        queue.label("alice", shown_to_alice.position, 0, "alice", seen=seen)
+    assert (refused.value.event, refused.value.label, refused.value.annotator) == (bobs, "negative", "bob")
+    assert [e.label for e in project.history(shown_to_alice.id)] == ["negative"]
+    queue.label("alice", shown_to_alice.position, 0, "alice", seen=bobs)  # "keep mine", knowing bob's label
+    history = project.history(shown_to_alice.id)
+    assert [(e.label, e.annotator) for e in history] == [("negative", "bob"), ("positive", "alice")]
+
+
+def test_a_stale_label_that_agrees_with_the_label_given_meanwhile_records_nothing_new(project, batch):
+    queue = AnnotationQueue(project)
+    item = queue.next_item("a")
+    queue.release("a", item.position)
+    bobs = queue.label("b", item.position, 0, "bob")
+    assert queue.label("a", item.position, 0, "alice", seen=0) == bobs
+    assert len(project.history(item.id)) == 1
+
+
+def test_a_look_without_reserving_leaves_the_item_free(project, batch):
+    queue = AnnotationQueue(project)
+    looked = [queue.next_item(f"cookieless-{k}", reserve=False) for k in range(5)]
+    assert len({item.id for item in looked}) == 1 and queue.reservations() == []
+    assert queue.next_item("labeler") == looked[0] and queue.held_elsewhere("other") == 1
+
+
+def test_a_renewed_lease_outlives_its_first_expiry_and_a_released_one_frees_the_item(project, batch):
+    clock = Clock()
+    queue = AnnotationQueue(project, lease_seconds=60, clock=clock)
+    held = queue.next_item("a")
+    clock.now += 50
+    assert queue.renew("a", held.position) and not queue.renew("b", held.position)
+    clock.now += 50  # 100 s after it was shown, 50 s after the heartbeat
+    with pytest.raises(LeaseConflict):
+        queue.label("b", held.position, 0, "bob")
+    [(item, session, seconds_left)] = queue.reservations()
+    assert (item, session, seconds_left) == (held, "a", 10)
+    assert queue.release("a", held.position) == 1 and queue.reservations() == []
+    assert queue.next_item("b") == held
+    clock.now += 61
+    assert not queue.renew("b", held.position)  # expired: the page must ask for an item again
+
+
+def test_an_item_position_too_large_for_sqlite_is_a_clear_error(project, batch):
+    queue = AnnotationQueue(project)
+    huge = 99999999999999999999999
+    for action in (lambda: queue.label("a", huge, 0, "ann"), lambda: queue.skip("a", huge), lambda: queue.renew("a", huge)):
+        with pytest.raises(ProjectError, match="no item at position 99999999999999999999999"):
+            action()

@@ -130,3 +130,27 @@ def test_a_project_trains_the_robust_head_its_model_parameters_name(tmp_path, po
         assert len(result.selected_ids) == 6
         assert fit["trained_head"] in {"group-reweight", "plain"}
         assert fit["trained_head"] == "group-reweight" or "fallback" in fit
+
+
+def test_a_round_recorded_by_another_process_meanwhile_makes_this_one_refuse(project, encoder):
+    """A web next-batch and `anchoral query` at once: the second to finish is refused, not recorded."""
+    import subprocess
+    import sys
+
+    other_process = (
+        "import sys; from anchoral.store import Project; from anchoral.store.rounds import run_round; "
+        "from tests.store.fakes import HashingEncoder; "
+        "p = Project.open(sys.argv[1]); print(run_round(p, encoder=HashingEncoder()).round)"
+    )
+    started_other = []
+
+    def meanwhile(stage, done, total):
+        if not started_other:  # this round has read the latest round and is working: the other one runs now
+            started_other.append(subprocess.run([sys.executable, "-c", other_process, str(project.directory)],
+                                                capture_output=True, text=True, check=True).stdout.strip())
+
+    with pytest.raises(ProjectError, match="round 1 was recorded by someone else .* this round was not recorded"):
+        run_round(project, encoder=encoder, progress=meanwhile)
+    assert started_other == ["1"]
+    assert [r.round for r in project.rounds()] == [1] and len(project.batch()) == 6
+    assert run_round(project, encoder=encoder).round == 2  # asked again, it follows round 1

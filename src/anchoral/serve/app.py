@@ -4,9 +4,16 @@ Every request needs the access token: ``?token=`` once (the app then sets an
 HttpOnly, SameSite=Strict cookie and drops it from the address), the cookie, or an
 ``Authorization: Bearer`` header; anything else gets 401. Each browser gets a
 session cookie; the session leases the item it is shown (``AnnotationQueue``), so
-two sessions never label the same item at once. A label is committed before the
-response that moves the page on is sent. No endpoint takes a file path: the app
-reads and writes only its project.
+two sessions never label the same item at once. A request without a session
+cookie (a link preview, a script) sees an item without leasing it; an open page
+renews its lease (``/api/lease``) and releases it when closed (``/release``).
+
+A label form carries the item's newest label event the page showed; if someone
+else labeled the item since, the answer is a 409 page saying who gave which label,
+with "keep mine" and "keep theirs" (both events stay in the history). A label is
+committed before the response that moves the page on is sent. "Next batch" asks
+for confirmation while the batch has unlabeled items. No endpoint takes a file
+path: the app reads and writes only its project.
 """
 
 from __future__ import annotations
@@ -26,7 +33,7 @@ from anchoral.errors import AnchoralError, ValidationError
 from anchoral.serve.charts import learning_curve_svg
 from anchoral.serve.jobs import BackgroundJob
 from anchoral.store.project import Project
-from anchoral.store.queue import DEFAULT_LEASE_SECONDS, AnnotationQueue, LeaseConflict
+from anchoral.store.queue import DEFAULT_LEASE_SECONDS, AnnotationQueue, LeaseConflict, StaleLabel
 
 TOKEN_COOKIE = "anchoral_token"
 SESSION_COOKIE = "anchoral_session"
@@ -37,7 +44,9 @@ NOTICES = {
     "nothing-to-undo": "Nothing to undo in this session.",
     "undone": "Label taken back: label this item again.",
     "busy": "A next batch is already being computed.",
+    "released": "Reservation released: the item is back in the queue.",
 }
+HEARTBEAT_SECONDS = 20.0
 TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
 
 
@@ -59,6 +68,8 @@ def create_app(
     """The app for the project in ``project_dir``; ``encoder`` defaults to MiniLM (loaded on first use)."""
     if not token:
         raise ValidationError("token must be a non-empty string")
+    if not lease_seconds > 0:
+        raise ValidationError(f"lease_seconds must be positive; got {lease_seconds!r}")
     project_dir = Path(project_dir).resolve()
     Project.open(project_dir).close()
     app = FastAPI(title="anchoral annotation", docs_url=None, redoc_url=None, openapi_url=None)
@@ -75,6 +86,7 @@ def create_app(
             return _unauthorized(request)
         session = request.cookies.get(SESSION_COOKIE) or secrets.token_hex(8)
         request.state.session = session
+        request.state.can_label = SESSION_COOKIE in request.cookies
         arrived_with_token = state.valid(supplied)
         if arrived_with_token and request.method == "GET":  # keep the token out of the address bar and history
             remaining = request.url.remove_query_params("token").query
@@ -113,10 +125,12 @@ def create_app(
         session = request.state.session
         with state.project() as project:
             queue = state.queue(project)
-            item = queue.next_item(session)
+            item = queue.next_item(session, reserve=request.state.can_label)
             progress = project.batch_progress()
             context = {
                 "item": item,
+                "seen": project.newest_event(item.position) if item else 0,
+                "heartbeat_seconds": min(HEARTBEAT_SECONDS, state.lease_seconds / 3),
                 "history": project.history(item.id) if item else [],
                 "labels": list(enumerate(project.labels)),
                 "max_keys": MAX_KEYED_LABELS,
@@ -129,13 +143,32 @@ def create_app(
         return page(request, "label.html", **context)
 
     @app.post("/label")
-    def submit_label(request: Request, item: int = Form(...), label: int = Form(...)):
+    def submit_label(request: Request, item: int = Form(...), label: int = Form(...), seen: int | None = Form(None)):
         with state.project() as project:
             try:
-                state.queue(project).label(request.state.session, item, label, annotator(request))
+                state.queue(project).label(request.state.session, item, label, annotator(request), seen=seen)
             except LeaseConflict:
                 return back_to_label("conflict")
+            except StaleLabel as stale:
+                context = {"stale": stale, "item": project.item(item), "mine": project.labels[label], "label": label}
+                response = page(request, "conflict.html", **context)
+                response.status_code = 409
+                return response
         return back_to_label()
+
+    @app.post("/api/lease")
+    def renew_lease(request: Request, item: int = Form(...)):
+        with state.project() as project:
+            return {"held": state.queue(project).renew(request.state.session, item)}
+
+    @app.post("/release")
+    def release(request: Request, item: int | None = Form(None), session: str | None = Form(None)):
+        """End a reservation: this session's (the tab is closing) or, from the dashboard, anyone's."""
+        with state.project() as project:
+            state.queue(project).release(session or request.state.session, item)
+        if session is not None:
+            return RedirectResponse("/dashboard?notice=released", status_code=303)
+        return JSONResponse({"released": True})
 
     @app.post("/skip")
     def skip(request: Request, item: int = Form(...)):
@@ -153,7 +186,15 @@ def create_app(
         return back_to_label("undone" if reopened else "nothing-to-undo")
 
     @app.post("/next-batch")
-    def next_batch():
+    def next_batch(request: Request, confirm: str | None = Form(None)):
+        """Start the next round; while the current batch has unlabeled items, first ask (it ends that batch for everyone)."""
+        if confirm is None and state.job.status().state != "running":
+            with state.project() as project:
+                progress = project.batch_progress()
+                held = state.queue(project).held_elsewhere(request.state.session)
+                unlabeled = project.pool_size - sum(project.label_counts().values())
+            if progress.remaining > 0:
+                return page(request, "confirm.html", progress=progress, held=held, unlabeled=unlabeled)
         started = state.job.start()
         return RedirectResponse("/working" if started else "/working?notice=busy", status_code=303)
 
@@ -166,9 +207,10 @@ def create_app(
         return state.job.status().as_dict()
 
     @app.get("/dashboard", response_class=HTMLResponse)
-    def dashboard(request: Request):
+    def dashboard(request: Request, notice: str | None = None):
         with state.project() as project:
             summary = _summary(project)
+            reservations = state.queue(project).reservations()
             rounds = project.rounds()
             per_round = project.labeled_per_round()
             has_heldout = project.heldout() is not None
@@ -182,6 +224,8 @@ def create_app(
             has_heldout=has_heldout,
             curve=learning_curve_svg(curve),
             job=state.job.status(),
+            reservations=reservations,
+            notice=NOTICES.get(notice or ""),
         )
 
     @app.get("/api/status")

@@ -9,7 +9,7 @@ only the light parts, so the command line starts fast.
 
 from anchoral.store.database import PROJECT_FILE, SCHEMA_VERSION, ProjectError
 from anchoral.store.project import BatchProgress, Item, LabelEvent, Project, RoundInfo
-from anchoral.store.queue import AnnotationQueue, LeaseConflict
+from anchoral.store.queue import AnnotationQueue, LeaseConflict, StaleLabel
 
 __all__ = [
     "PROJECT_FILE",
@@ -22,4 +22,5 @@ __all__ = [
     "Project",
     "ProjectError",
     "RoundInfo",
+    "StaleLabel",
 ]

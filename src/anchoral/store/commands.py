@@ -259,10 +259,12 @@ def serve(
     host: str = typer.Option("127.0.0.1", "--host", help="Interface to bind (default: this machine only)."),
     port: int = typer.Option(8765, "--port", help="Port to listen on."),
     token: str | None = typer.Option(None, "--token", help="Access token (default: a random one, printed)."),
-    lease_minutes: float = typer.Option(10.0, "--lease-minutes", help="How long an item shown to one annotator is reserved for them."),
+    lease_minutes: float = typer.Option(2.0, "--lease-minutes", help="How long an item shown to one annotator stays reserved for them once their page stops renewing it (an open page renews it)."),
     device: str | None = typer.Option(None, "--device", help="Device of a fine-tuned model: cpu, cuda or cuda:N (default: CUDA when available)."),
 ):
     """Serve the annotation web app for the project."""
+    if not lease_minutes > 0:
+        raise ValidationError(f"--lease-minutes must be a positive number of minutes; got {lease_minutes:g}")
     import uvicorn
 
     from anchoral.models import use_device

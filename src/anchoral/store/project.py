@@ -133,6 +133,8 @@ class Project:
         return [row[0] for row in self.db.execute("SELECT text FROM items ORDER BY position")]
 
     def item(self, position: int) -> Item:
+        if not isinstance(position, (int, np.integer)) or not 0 <= position < 2**63:
+            raise ProjectError(f"the pool has no item at position {position}")
         row = self.db.execute("SELECT position, id, text FROM items WHERE position = ?", (position,)).fetchone()
         if row is None:
             raise ProjectError(f"the pool has no item at position {position}")
@@ -176,6 +178,11 @@ class Project:
         for row in self.db.execute("SELECT class, count(*) FROM current_labels GROUP BY class"):
             counts[self.labels[row[0]]] = row[1]
         return counts
+
+    def newest_event(self, position: int) -> int:
+        """Id of the item's newest label event (0 if it has none): what a labeler saw, for ``AnnotationQueue.label``."""
+        row = self.db.execute("SELECT event FROM label_events WHERE item = ? AND superseded = 0", (position,)).fetchone()
+        return 0 if row is None else row[0]
 
     def labeled_rows(self) -> dict[int, sqlite3.Row]:
         """Current label row (class, annotator, created_at, ...) of every labeled item, by position."""
@@ -286,10 +293,23 @@ class Project:
         started_at: str,
         selected: Sequence[int],
         scores: Sequence[float] | None = None,
+        follows: int | None = -1,
     ) -> int:
-        """Record a finished round and its batch in one transaction; returns its number."""
+        """Record a finished round and its batch in one transaction; returns its number.
+
+        ``follows`` is the round that was the latest when this one started (None:
+        there was none; -1: not checked). If another round was recorded meanwhile
+        (a web next-batch and ``anchoral query`` at once), this one is refused: one
+        round at a time, checked in the same transaction that would write it.
+        """
         with write(self.db):
             number = self.db.execute("SELECT coalesce(max(round), 0) + 1 FROM rounds").fetchone()[0]
+            if follows != -1 and number != (follows or 0) + 1:
+                raise ProjectError(
+                    f"round {number - 1} was recorded by someone else (the web app's next batch or "
+                    f"`anchoral query`) while this round was being computed; this round was not recorded, "
+                    "and the batch being labeled is round " + str(number - 1)
+                )
             self.db.execute(
                 """INSERT INTO rounds (round, strategy, requested_strategy, params, seed, batch_size, n_labeled,
                                        last_event, metrics, started_at, finished_at)

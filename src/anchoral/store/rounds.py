@@ -209,6 +209,7 @@ def run_round(
         started_at=started_at,
         selected=[int(i) for i in selected],
         scores=None if scores is None else [float(s) for s in scores],
+        follows=latest.round if latest else None,
     )
     ids = project.ids()
     progress("done", 1, 1)

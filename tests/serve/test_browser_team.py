@@ -1,0 +1,82 @@
+"""In headless Chromium (Playwright, Debian's chromium): fast keyboard labeling records
+every key, a stale label shows the conflict instead of overwriting, and next batch asks first."""
+
+import re
+
+import pytest
+
+from anchoral.serve import create_app
+from anchoral.store import AnnotationQueue, Project
+from anchoral.store.rounds import run_round
+from tests.serve.conftest import TOKEN, live_server
+from tests.store.fakes import HashingEncoder
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--headless", "--disable-gpu", "--disable-background-networking"]
+
+
+@pytest.fixture
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield launched
+        launched.close()
+
+
+def wait_until_sent(page):
+    page.wait_for_function("document.documentElement.dataset.pending === '0'", timeout=30_000)
+
+
+def test_twenty_keys_pressed_50_ms_apart_record_twenty_labels(project_dir, browser):
+    from playwright.sync_api import expect
+
+    with Project.open(project_dir) as project:
+        run_round(project, n=24, encoder=HashingEncoder())
+    app = create_app(project_dir, token=TOKEN, encoder=HashingEncoder())
+    with live_server(app) as base:
+        page = browser.new_page()
+        page.goto(f"{base}/?token={TOKEN}")
+        expect(page.locator("#progress")).to_have_text("0 of 24 labeled")
+        for press in range(20):
+            page.keyboard.press("1" if press % 2 == 0 else "2")
+            page.wait_for_timeout(50)
+        wait_until_sent(page)
+        expect(page.locator("#progress")).to_have_text("20 of 24 labeled")
+    with Project.open(project_dir) as project:
+        web = project.db.execute("SELECT class FROM label_events WHERE source = 'web' ORDER BY event").fetchall()
+        assert [row[0] for row in web] == [0, 1] * 10
+        assert project.batch_progress().labeled == 20
+
+
+def test_a_stale_label_in_the_browser_shows_the_conflict_and_keep_mine_records_both(project_dir, browser):
+    from playwright.sync_api import expect
+
+    with Project.open(project_dir) as project:
+        run_round(project, encoder=HashingEncoder())
+    app = create_app(project_dir, token=TOKEN, encoder=HashingEncoder(), lease_seconds=1)
+    with live_server(app) as base:
+        alice = browser.new_context().new_page()
+        alice.goto(f"{base}/?token={TOKEN}")
+        item_id = alice.get_attribute("#item", "data-item-id")
+        alice.evaluate("() => { for (let id = 0; id < 10000; id++) clearInterval(id); }")  # her page stops renewing
+        alice.wait_for_timeout(1100)
+        with Project.open(project_dir) as project:  # meanwhile bob labels it
+            queue = AnnotationQueue(project)
+            assert queue.next_item("bob-session").id == item_id
+            queue.label("bob-session", project.positions_of([item_id])[item_id], 1, "bob")
+        alice.keyboard.press("1")
+        wait_until_sent(alice)
+        expect(alice.locator("#conflict")).to_be_visible()
+        expect(alice.locator("#their-annotator")).to_have_text("bob")
+        expect(alice.locator("#their-label")).to_have_text("negative")
+        alice.click("#keep-mine")
+        alice.wait_for_url(re.compile(r"/label$"))
+        alice.goto(f"{base}/label")
+        alice.click("#next-batch")
+        expect(alice.locator("#confirm-next-batch")).to_contain_text("still unlabeled")
+    with Project.open(project_dir) as project:
+        history = project.history(item_id)
+        assert [e.label for e in history] == ["negative", "positive"]
+        assert history[0].annotator == "bob" and history[1].annotator.startswith("web-")
