@@ -118,7 +118,7 @@ def test_the_annotator_name_is_recorded_with_each_label(client, app, project_dir
     item = shown_item(page)
     client.post("/label", data={"item": item[1], "label": 0})
     with Project.open(project_dir) as project:
-        assert project.history(item[0])[-1].annotator == "Zoëscript"
+        assert project.history(item[0])[-1].annotator == "Zoë script"
 
 
 def test_the_learning_curve_is_an_svg_with_one_point_per_measured_round():

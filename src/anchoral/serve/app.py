@@ -2,7 +2,9 @@
 
 Every request needs the access token: ``?token=`` once (the app then sets an
 HttpOnly, SameSite=Strict cookie and drops it from the address), the cookie, or an
-``Authorization: Bearer`` header; anything else gets 401. Each browser gets a
+``Authorization: Bearer`` header; anything else gets 401. Cookies ignore the port, so
+their names carry a digest of the project's path: two projects served on one host
+keep their own cookies. The annotator's name is stored percent-encoded (any script). Each browser gets a
 session cookie; the session leases the item it is shown (``AnnotationQueue``), so
 two sessions never label the same item at once. A request without a session
 cookie (a link preview, a script) sees an item without leasing it; an open page
@@ -18,10 +20,12 @@ path: the app reads and writes only its project.
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import re
 import secrets
 from pathlib import Path
+from urllib.parse import quote, unquote
 
 from fastapi import FastAPI, Form, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
@@ -38,6 +42,7 @@ from anchoral.store.queue import DEFAULT_LEASE_SECONDS, AnnotationQueue, LeaseCo
 TOKEN_COOKIE = "anchoral_token"
 SESSION_COOKIE = "anchoral_session"
 ANNOTATOR_COOKIE = "anchoral_annotator"
+MAX_ANNOTATOR_LENGTH = 64
 MAX_KEYED_LABELS = 9
 NOTICES = {
     "conflict": "That item is being labeled in another session; here is another one.",
@@ -55,7 +60,15 @@ def new_token() -> str:
 
 
 def _clean_annotator(name: str) -> str:
-    return re.sub(r"[^\w.@+-]", "", name.strip())[:64]
+    """Letters and digits of any script, spaces (runs collapsed) and ``.@+-``; at most 64 characters."""
+    kept = re.sub(r"[^\w .@+-]", "", " ".join(name.split()))
+    return " ".join(kept.split())[:MAX_ANNOTATOR_LENGTH].strip()
+
+
+def cookie_names(project_dir: Path) -> tuple[str, str, str]:
+    """(token, session, annotator) cookie names of the project in ``project_dir``."""
+    suffix = hashlib.sha256(str(project_dir).encode()).hexdigest()[:10]
+    return tuple(f"{name}_{suffix}" for name in (TOKEN_COOKIE, SESSION_COOKIE, ANNOTATOR_COOKIE))
 
 
 def create_app(
@@ -74,6 +87,7 @@ def create_app(
     Project.open(project_dir).close()
     app = FastAPI(title="anchoral annotation", docs_url=None, redoc_url=None, openapi_url=None)
     state = _AppState(project_dir, token, lease_seconds, encoder)
+    token_cookie, session_cookie, annotator_cookie = cookie_names(project_dir)
     app.state.anchoral = state
 
     @app.middleware("http")
@@ -81,12 +95,12 @@ def create_app(
         supplied = request.query_params.get("token")
         header = request.headers.get("authorization", "")
         bearer = header[7:] if header.lower().startswith("bearer ") else None
-        cookie = request.cookies.get(TOKEN_COOKIE)
+        cookie = request.cookies.get(token_cookie)
         if not any(state.valid(value) for value in (supplied, bearer, cookie)):
             return _unauthorized(request)
-        session = request.cookies.get(SESSION_COOKIE) or secrets.token_hex(8)
+        session = request.cookies.get(session_cookie) or secrets.token_hex(8)
         request.state.session = session
-        request.state.can_label = SESSION_COOKIE in request.cookies
+        request.state.can_label = session_cookie in request.cookies
         arrived_with_token = state.valid(supplied)
         if arrived_with_token and request.method == "GET":  # keep the token out of the address bar and history
             remaining = request.url.remove_query_params("token").query
@@ -94,9 +108,9 @@ def create_app(
         else:
             response = await call_next(request)
         if arrived_with_token:
-            response.set_cookie(TOKEN_COOKIE, state.token, httponly=True, samesite="strict")
-        if SESSION_COOKIE not in request.cookies:
-            response.set_cookie(SESSION_COOKIE, session, httponly=True, samesite="strict")
+            response.set_cookie(token_cookie, state.token, httponly=True, samesite="strict")
+        if session_cookie not in request.cookies:
+            response.set_cookie(session_cookie, session, httponly=True, samesite="strict")
         return response
 
     @app.exception_handler(AnchoralError)
@@ -111,7 +125,8 @@ def create_app(
         )
 
     def annotator(request: Request) -> str:
-        return request.cookies.get(ANNOTATOR_COOKIE) or f"web-{request.state.session[:6]}"
+        name = _clean_annotator(unquote(request.cookies.get(annotator_cookie, "")))
+        return name or f"web-{request.state.session[:6]}"
 
     def back_to_label(notice: str | None = None) -> RedirectResponse:
         return RedirectResponse("/label" + (f"?notice={notice}" if notice else ""), status_code=303)
@@ -238,9 +253,9 @@ def create_app(
         response = RedirectResponse("/dashboard", status_code=303)
         cleaned = _clean_annotator(name)
         if cleaned:
-            response.set_cookie(ANNOTATOR_COOKIE, cleaned, httponly=True, samesite="strict")
+            response.set_cookie(annotator_cookie, quote(cleaned, safe=""), httponly=True, samesite="strict")
         else:
-            response.delete_cookie(ANNOTATOR_COOKIE)
+            response.delete_cookie(annotator_cookie)
         return response
 
     return app

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -256,29 +257,36 @@ def status(
 
 def serve(
     project: Path = PROJECT_ARGUMENT,
-    host: str = typer.Option("127.0.0.1", "--host", help="Interface to bind (default: this machine only)."),
+    host: str = typer.Option("127.0.0.1", "--host", help="Interface to bind (default: this machine only; 0.0.0.0 for teammates)."),
     port: int = typer.Option(8765, "--port", help="Port to listen on."),
-    token: str | None = typer.Option(None, "--token", help="Access token (default: a random one, printed)."),
+    token: str | None = typer.Option(None, "--token", help="Access token for this run (default: the project's own, kept across restarts)."),
+    new_token: bool = typer.Option(False, "--new-token", help="Replace the project's access token (every earlier link stops working)."),
     lease_minutes: float = typer.Option(2.0, "--lease-minutes", help="How long an item shown to one annotator stays reserved for them once their page stops renewing it (an open page renews it)."),
     device: str | None = typer.Option(None, "--device", help="Device of a fine-tuned model: cpu, cuda or cuda:N (default: CUDA when available)."),
 ):
     """Serve the annotation web app for the project."""
     if not lease_minutes > 0:
         raise ValidationError(f"--lease-minutes must be a positive number of minutes; got {lease_minutes:g}")
+    if token is not None and new_token:
+        raise ValidationError("give either --token or --new-token, not both")
+    from anchoral.serve.network import LOOPBACK_HOSTS, check_port_free, reachable_hosts
+
+    with open_project(project) as opened:  # a clear error now rather than on the first request
+        token = token or opened.access_token(rotate=new_token)
+    check_port_free(host, port)  # before printing a link that would not work
     import uvicorn
 
     from anchoral.models import use_device
+    from anchoral.serve.app import create_app
 
     use_device(device)
-    from anchoral.serve.app import create_app, new_token
-
-    Project.open(project).close()  # a clear error now rather than on the first request
-    token = token or new_token()
     app = create_app(project, token=token, lease_seconds=lease_minutes * 60)
-    shown_host = "127.0.0.1" if host in ("0.0.0.0", "::") else host
-    if host not in ("127.0.0.1", "localhost", "::1"):
-        notes.print(f"[yellow]note:[/yellow] listening on {host}: anyone who can reach it and has the token can label")
-    console.print(f"Annotate at [bold]http://{shown_host}:{port}/?token={token}[/bold]  (Ctrl+C stops; every label is already saved)")
+    if host not in LOOPBACK_HOSTS:
+        notes.print(f"[yellow]note:[/yellow] listening on {escape(host)}: anyone who can reach it and has the token can label")
+    links = [f"http://{f'[{name}]' if ':' in name else name}:{port}/?token={token}" for name in reachable_hosts(host)]
+    console.print(f"Annotate at [bold]{escape(links[0])}[/bold]  (Ctrl+C stops; every label is already saved)")
+    for link in links[1:]:
+        console.print(f"        or  {escape(link)}")
     uvicorn.run(app, host=host, port=port, log_level="warning")
 
 

@@ -9,6 +9,7 @@ the current label is the latest event (a ``NULL`` class means withdrawn by undo)
 from __future__ import annotations
 
 import json
+import secrets
 import sqlite3
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -24,6 +25,9 @@ from anchoral.store.database import (
     utc_now,
     write,
 )
+
+
+SERVE_TOKEN_KEY = "serve_token"
 
 
 @dataclass(frozen=True)
@@ -90,7 +94,8 @@ class Project:
             row["name"] for row in connection.execute("SELECT name FROM label_set ORDER BY class")
         )
         self.settings: dict = {
-            row["key"]: json.loads(row["value"]) for row in connection.execute("SELECT key, value FROM settings")
+            row["key"]: json.loads(row["value"])
+            for row in connection.execute("SELECT key, value FROM settings WHERE key != ?", (SERVE_TOKEN_KEY,))
         }
 
     @classmethod
@@ -116,6 +121,20 @@ class Project:
 
     def __exit__(self, *exc_info) -> None:
         self.close()
+
+    # -- access ----------------------------------------------------------------------
+    def access_token(self, *, rotate: bool = False) -> str:
+        """The web app's access token, kept in the project (key ``serve_token`` of
+        ``settings``) so its links work across restarts; ``rotate`` replaces it."""
+        with write(self.db):
+            row = self.db.execute("SELECT value FROM settings WHERE key = ?", (SERVE_TOKEN_KEY,)).fetchone()
+            if row is not None and not rotate:
+                return json.loads(row[0])
+            token = secrets.token_urlsafe(18)
+            self.db.execute(
+                "INSERT OR REPLACE INTO settings (key, value) VALUES (?, ?)", (SERVE_TOKEN_KEY, json.dumps(token))
+            )
+        return token
 
     # -- the pool ------------------------------------------------------------------
     @property
