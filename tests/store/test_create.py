@@ -128,14 +128,22 @@ def test_an_existing_project_is_not_overwritten(tmp_path, project):
     assert project.pool_size == 60
 
 
-def test_an_existing_directory_keeps_its_other_files_and_leaves_no_temporary_file(tmp_path):
+def test_a_non_empty_directory_is_refused_and_keeps_its_files(tmp_path):
     directory = tmp_path / "proj"
     directory.mkdir()
     (directory / "notes.txt").write_text("mine")
-    data = write_pool(tmp_path / "pool.csv", 8)
+    write_pool(tmp_path / "pool.csv", 8)
+    with pytest.raises(ProjectError, match="is not empty \\(it holds notes.txt\\)"):
+        init_project(directory, DataSpec(tmp_path / "pool.csv", "text", "id"), LABELS)
+    assert sorted(p.name for p in directory.iterdir()) == ["notes.txt"]
+
+
+def test_an_existing_empty_directory_gets_the_project_and_no_temporary_file(tmp_path):
+    directory = tmp_path / "proj"
+    directory.mkdir()
+    write_pool(tmp_path / "pool.csv", 8)
     init_project(directory, DataSpec(tmp_path / "pool.csv", "text", "id"), LABELS).close()
-    assert sorted(p.name for p in directory.iterdir() if not p.name.startswith(PROJECT_FILE)) == ["notes.txt"]
-    assert len(data) == 8
+    assert [p.name for p in directory.iterdir() if not p.name.startswith(PROJECT_FILE)] == []
 
 
 def test_a_heldout_file_needs_a_label_on_every_row(tmp_path):

@@ -53,8 +53,8 @@ def test_an_annotator_column_is_recorded_per_row(tmp_path, project):
     [
         ([{"id": "doc-7", "label": "positive"}, {"id": "nope", "label": "positive"}], "1 id(s) are not in the project's pool: 'nope' (row 2)"),
         ([{"id": "doc-7", "label": "neutral"}], "outside the project's label set [positive, negative]: 'neutral' (row 1)"),
-        ([{"id": "doc-7", "label": "positive"}, {"id": "doc-7", "label": "negative"}], "id 'doc-7' is given two different labels"),
-        ([{"id": "doc-7", "label": None}], "1 row(s) with an empty id or label (rows 1)"),
+        ([{"id": "doc-7", "label": "positive"}, {"id": "doc-7", "label": "negative"}], "1 id(s) given two different labels: 'doc-7' ('positive' at row 1, 'negative' at row 2)"),
+        ([{"id": "doc-7", "label": None}], "1 row(s) with an empty id or label (row 1)"),
     ],
 )
 def test_a_bad_label_file_is_rejected_and_writes_nothing(tmp_path, project, rows, message):

@@ -75,7 +75,8 @@ def _split_labels(value: str) -> list[str]:
 
 
 def _counts(counts: dict[str, int]) -> str:
-    return ", ".join(f"{name}: {count}" for name, count in counts.items())
+    """Counts per label, markup-escaped (a label may contain brackets)."""
+    return escape(", ".join(f"{name}: {count}" for name, count in counts.items()))
 
 
 def init(
@@ -86,6 +87,7 @@ def init(
     label_column: str | None = typer.Option(None, "--label-column", help="Column of labels already given (empty cells = unlabeled)."),
     id_column: str | None = typer.Option(None, "--id-column", help="Column of unique ids (default: the row number, from 1)."),
     data_format: str | None = typer.Option(None, "--format", help="csv, tsv, jsonl or parquet, when the extension does not say."),
+    encoding: str = typer.Option("utf-8", "--encoding", help="Text encoding of a CSV/TSV/JSONL file (and of --heldout), e.g. latin-1 or cp1252."),
     heldout: Path | None = typer.Option(None, "--heldout", help="Labeled file (same text column) to measure the model on each round."),
     heldout_label_column: str | None = typer.Option(None, "--heldout-label-column", help="Label column of --heldout (default: --label-column, else 'label')."),
     strategy: str = typer.Option("alvin", "--strategy", help="Query strategy of every round (see `anchoral strategies`)."),
@@ -97,7 +99,8 @@ def init(
     """Create a labeling project from a table of texts (checked completely before anything is written)."""
     from anchoral.store.create import DataSpec, init_project
 
-    spec = DataSpec(path=data, text_column=text_column, id_column=id_column, label_column=label_column, format=data_format)
+    spec = DataSpec(path=data, text_column=text_column, id_column=id_column, label_column=label_column, format=data_format,
+                    encoding=encoding)
     created = init_project(
         project, spec, _split_labels(labels), heldout=heldout, heldout_label_column=heldout_label_column,
         strategy=strategy, batch_size=batch_size, seed=seed,
@@ -107,11 +110,11 @@ def init(
         counts = created.label_counts()
         held = created.heldout()
         console.print(
-            f"Created project [bold]{project}[/bold]: {created.pool_size} items, {sum(counts.values())} labeled "
-            f"({_counts(counts)}); strategy {strategy}, batch size {batch_size}, model {model}"
+            f"Created project [bold]{escape(str(project))}[/bold]: {created.pool_size} items, {sum(counts.values())} labeled "
+            f"({_counts(counts)}); strategy {escape(strategy)}, batch size {batch_size}, model {escape(model)}"
             + (f"; held-out set of {len(held[0])}" if held else "")
         )
-    console.print(f"Next: [bold]anchoral query {project}[/bold] selects the first batch.")
+    console.print(f"Next: [bold]anchoral query {escape(str(project))}[/bold] selects the first batch.")
 
 
 def query(
@@ -130,7 +133,7 @@ def query(
     with open_project(project) as opened, progress_reporter(progress) as report:
         result = run_round(opened, strategy=strategy, n=n, params=parse_key_values(param), progress=report)
     if result.fallback:
-        notes.print(f"[yellow]note:[/yellow] {result.fallback}")
+        notes.print(f"[yellow]note:[/yellow] {escape(result.fallback)}")
     trained = result.metrics.get("fit")
     heldout = result.metrics.get("heldout")
     console.print(
@@ -139,8 +142,8 @@ def query(
         + (f"; held-out accuracy {heldout['accuracy']:.3f}" if heldout else "")
     )
     console.print(
-        f"Label them in the browser ([bold]anchoral serve {project}[/bold]) or in Label Studio "
-        f"([bold]anchoral export {project} --format label-studio -o batch.json[/bold])."
+        f"Label them in the browser ([bold]anchoral serve {escape(str(project))}[/bold]) or in Label Studio "
+        f"([bold]anchoral export {escape(str(project))} --format label-studio -o batch.json[/bold])."
     )
 
 
@@ -151,6 +154,7 @@ def import_labels(
     annotator: str = typer.Option("import", "--annotator", help="Annotator recorded for rows without an annotator column."),
     id_column: str = typer.Option("id", "--id-column", help="Id column of a table."),
     label_column: str = typer.Option("label", "--label-column", help="Label column of a table."),
+    encoding: str = typer.Option("utf-8", "--encoding", help="Text encoding of a CSV/TSV/JSONL table, e.g. latin-1 or cp1252."),
 ):
     """Import labels (every row is checked first; all are written in one transaction)."""
     from anchoral.store import labelstudio
@@ -162,12 +166,13 @@ def import_labels(
         rows, skipped = labelstudio.read_export(file)
         source = "label-studio"
     else:
-        rows, skipped = read_label_table(file, fmt=file_format, id_column=id_column, label_column=label_column), 0
+        rows = read_label_table(file, fmt=file_format, id_column=id_column, label_column=label_column, encoding=encoding)
+        skipped = 0
         source = "import"
     with open_project(project) as opened:
         report = write_labels(opened, rows, annotator=annotator, source=source, skipped=skipped)
         counts = opened.label_counts()
-    console.print(f"Imported {file.name}: {report}. Labels now: {_counts(counts)}")
+    console.print(f"Imported {escape(file.name)}: {report}. Labels now: {_counts(counts)}")
 
 
 def export(
@@ -180,27 +185,30 @@ def export(
     device: str | None = typer.Option(None, "--device", help="Device of a fine-tuned model: cpu, cuda or cuda:N (default: CUDA when available)."),
 ):
     """Write the labels (and predictions) of the whole pool, or a batch as Label Studio tasks."""
-    from anchoral.models import use_device
     from anchoral.store import exchange, labelstudio
-    from anchoral.store.rounds import pool_probabilities
 
-    use_device(device)
+    if device is not None:  # the model stack (torch) is imported only when a model is needed
+        from anchoral.models import use_device
+
+        use_device(device)
     if export_format not in (*exchange.EXPORT_FORMATS, "label-studio"):
         raise ValidationError(f"unknown export format {export_format!r}; expected one of: csv, jsonl, label-studio")
     with open_project(project) as opened:
         if export_format == "label-studio":
             tasks = labelstudio.batch_tasks(opened, round_number)
             exchange.write_text(json.dumps(tasks, ensure_ascii=False, indent=1) + "\n", output)
-            notes.print(f"{len(tasks)} tasks written. Label Studio labeling config:\n{labelstudio.labeling_config(opened.labels)}")
+            notes.print(f"{len(tasks)} tasks written. Label Studio labeling config:\n{escape(labelstudio.labeling_config(opened.labels))}")
             return
         probabilities = None
         if predictions:
+            from anchoral.store.rounds import pool_probabilities
+
             with progress_reporter(progress and output is not None) as report:
                 probabilities = pool_probabilities(opened, progress=report)
         rows = exchange.export_rows(opened, probabilities)
     exchange.write_text(exchange.render(rows, export_format), output)
     if output is not None:
-        notes.print(f"{len(rows)} items written to {output}")
+        notes.print(f"{len(rows)} items written to {escape(str(output))}")
 
 
 def status(
@@ -229,12 +237,12 @@ def status(
         console.print_json(json.dumps(summary))
         return
     console.print(
-        f"[bold]{summary['project']}[/bold]: {summary['pool_size']} items, {summary['labeled']} labeled; "
+        f"[bold]{escape(summary['project'])}[/bold]: {summary['pool_size']} items, {summary['labeled']} labeled; "
         f"strategy {summary['strategy']}, batch size {summary['batch_size']}"
     )
     labels = Table("label", "count")
     for name, count in counts.items():
-        labels.add_row(name, str(count))
+        labels.add_row(escape(name), str(count))
     console.print(labels)
     if not rounds:
         console.print("No rounds yet: `anchoral query` selects the first batch.")
@@ -252,7 +260,7 @@ def status(
     console.print(f"Current batch (round {batch.round}): {batch.labeled} of {batch.total} labeled")
     last = rounds[-1].metrics
     if last.get("fallback"):
-        console.print(f"Last round: {last['fallback']}")
+        console.print(f"Last round: {escape(last['fallback'])}")
 
 
 def serve(
@@ -276,10 +284,12 @@ def serve(
     check_port_free(host, port)  # before printing a link that would not work
     import uvicorn
 
-    from anchoral.models import use_device
     from anchoral.serve.app import create_app
 
-    use_device(device)
+    if device is not None:
+        from anchoral.models import use_device
+
+        use_device(device)
     app = create_app(project, token=token, lease_seconds=lease_minutes * 60)
     if host not in LOOPBACK_HOSTS:
         notes.print(f"[yellow]note:[/yellow] listening on {escape(host)}: anyone who can reach it and has the token can label")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,6 +30,8 @@ from anchoral.validation import check_positive_int
 
 DEFAULT_STRATEGY = "alvin"
 DEFAULT_BATCH_SIZE = 50
+TEMPORARY_PREFIX, TEMPORARY_SUFFIX = ".project-", ".sqlite.tmp"
+LEFTOVER_AGE_SECONDS = 60.0  # an interrupted init's files; a running init keeps writing its own
 
 
 @dataclass(frozen=True)
@@ -40,6 +43,7 @@ class DataSpec:
     id_column: str | None = None
     label_column: str | None = None
     format: str | None = None
+    encoding: str = "utf-8"
 
 
 def _check_strategy(name: str) -> str:
@@ -85,17 +89,23 @@ def init_project(
     """
     directory = Path(directory)
     labels = check_label_set(labels)
-    strategy = _check_strategy(strategy)
-    model_params = _check_model(model, model_params, len(labels))
     batch_size = check_positive_int(batch_size, "batch_size")
     if directory.exists() and not directory.is_dir():
         raise ProjectError(f"{directory} exists and is a file; choose a directory for the project")
     if (directory / PROJECT_FILE).exists():
         raise ProjectError(f"{directory} is already an anchoral project; choose another directory or delete it first")
+    if directory.is_dir():
+        remove_leftovers(directory)
+        others = sorted(entry.name for entry in directory.iterdir())
+        if others:
+            shown = ", ".join(others[:5]) + (", ..." if len(others) > 5 else "")
+            raise ProjectError(
+                f"{directory} is not empty (it holds {shown}); give a new or empty directory for the project"
+            )
 
     data_path = Path(data.path)
     pool = check_table(
-        read_table(data_path, data.format),
+        read_table(data_path, data.format, encoding=data.encoding),
         source=data_path.name,
         text_column=data.text_column,
         labels=labels,
@@ -105,7 +115,7 @@ def init_project(
     held = None
     if heldout is not None:
         heldout = Path(heldout)
-        frame = read_table(heldout)
+        frame = read_table(heldout, encoding=data.encoding)
         held = check_table(
             frame,
             source=heldout.name,
@@ -115,6 +125,8 @@ def init_project(
             label_column=heldout_label_column or data.label_column or "label",
             labels_required=True,
         )
+    strategy = _check_strategy(strategy)  # after the file checks: these import the model stack (seconds)
+    model_params = _check_model(model, model_params, len(labels))
     settings = {
         "data_file": data_path.name,
         "data_sha256": sha256_of(data_path),
@@ -149,10 +161,32 @@ def create_project(directory: str | Path, labels, pool: Table, settings: dict, *
     return Project.open(directory)
 
 
+def remove_leftovers(directory: Path, *, older_than: float = LEFTOVER_AGE_SECONDS) -> list[Path]:
+    """Delete the temporary database files (and their journals) of an init that was killed
+    in ``directory``: only ours (``.project-*.sqlite.tmp*``) and only those untouched for
+    ``older_than`` seconds. Returns what was removed."""
+    removed = []
+    now = time.time()
+    for path in directory.glob(f"{TEMPORARY_PREFIX}*{TEMPORARY_SUFFIX}*"):
+        tail = path.name.split(TEMPORARY_SUFFIX, 1)[1]
+        if tail not in ("", "-wal", "-shm", "-journal") or not path.is_file():
+            continue
+        try:
+            if now - path.stat().st_mtime >= older_than:
+                path.unlink()
+                removed.append(path)
+        except FileNotFoundError:
+            continue
+    return removed
+
+
 def _write_atomically(directory: Path, labels: tuple[str, ...], pool: Table, held: Table | None, settings: dict) -> None:
     created_directory = not directory.exists()
-    directory.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=".project-", suffix=".sqlite.tmp", dir=directory)
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        handle, temporary = tempfile.mkstemp(prefix=TEMPORARY_PREFIX, suffix=TEMPORARY_SUFFIX, dir=directory)
+    except OSError as exc:
+        raise ProjectError(f"cannot create the project in {directory}: {exc.strerror or exc}") from exc
     os.close(handle)
     try:
         connection = connect(Path(temporary), create=True)

@@ -48,53 +48,58 @@ class ImportReport:
 
 
 def read_label_table(
-    path: str | Path, *, fmt: str | None = None, id_column: str = "id", label_column: str = "label"
+    path: str | Path, *, fmt: str | None = None, id_column: str = "id", label_column: str = "label", encoding: str = "utf-8"
 ) -> list[LabelRow]:
     """Rows of a CSV/TSV/JSONL/Parquet file with an id and a label column (and optionally "annotator")."""
     path = Path(path)
-    frame = read_table(path, fmt)
+    frame = read_table(path, fmt, encoding=encoding)
     require_column(frame, id_column, "--id-column", path.name)
     require_column(frame, label_column, "--label-column", path.name)
     annotators = frame["annotator"] if "annotator" in frame.columns else [None] * len(frame)
-    rows, empty = [], []
+    rows = []
     for number, (raw_id, raw_label, raw_annotator) in enumerate(zip(frame[id_column], frame[label_column], annotators), start=1):
-        item_id, label = cell_text(raw_id), cell_text(raw_label)
-        if not item_id or not item_id.strip() or not label or not label.strip():
-            empty.append(number)
-            continue
+        item_id, label = cell_text(raw_id) or "", cell_text(raw_label) or ""
         rows.append(LabelRow(f"row {number}", item_id.strip(), label.strip(), cell_text(raw_annotator)))
-    if empty:
-        shown = ", ".join(map(str, empty[:SHOWN_ROWS])) + (", ..." if len(empty) > SHOWN_ROWS else "")
-        raise ValidationError(f"{path.name}: {len(empty)} row(s) with an empty id or label (rows {shown}); fix or remove them")
-    return rows
+    return rows  # rows with an empty id or label are reported by import_labels, with every other problem
 
 
 def import_labels(project: Project, rows: Iterable[LabelRow], *, annotator: str, source: str, skipped: int = 0) -> ImportReport:
-    """Check every row (known id, declared label, no conflicting repeats), then write them in one transaction.
+    """Check every row (an id and a label, known id, declared label, no conflicting repeats),
+    then write them in one transaction. Every kind of problem found is reported in one
+    ValidationError (up to five examples of each); nothing is written then.
 
     A row giving an item the label it already has records nothing; a different
     label supersedes the current one (the history keeps both).
     """
     rows = list(rows)
+    problems = []
+    empty = [row for row in rows if not row.id or not row.label]
+    if empty:
+        shown = ", ".join(row.where for row in empty[:SHOWN_ROWS]) + (", ..." if len(empty) > SHOWN_ROWS else "")
+        problems.append(f"{len(empty)} row(s) with an empty id or label ({shown}); fix or remove them")
+    rows = [row for row in rows if row.id and row.label]
     positions = project.positions_of(row.id for row in rows)
     unknown_ids = [row for row in rows if row.id not in positions]
     if unknown_ids:
         shown = ", ".join(f"{row.id!r} ({row.where})" for row in unknown_ids[:SHOWN_ROWS])
-        raise ValidationError(f"{len(unknown_ids)} id(s) are not in the project's pool: {shown}")
+        problems.append(f"{len(unknown_ids)} id(s) are not in the project's pool: {shown}")
     bad_labels = [row for row in rows if row.label not in project.labels]
     if bad_labels:
         shown = ", ".join(f"{row.label!r} ({row.where})" for row in bad_labels[:SHOWN_ROWS])
-        raise ValidationError(
-            f"{len(bad_labels)} label(s) outside the project's label set [{', '.join(project.labels)}]: {shown}"
-        )
+        problems.append(f"{len(bad_labels)} label(s) outside the project's label set [{', '.join(project.labels)}]: {shown}")
+    first: dict[str, LabelRow] = {}
     chosen: dict[str, LabelRow] = {}
+    conflicts = []
     for row in rows:
-        earlier = chosen.get(row.id)
-        if earlier is not None and earlier.label != row.label:
-            raise ValidationError(
-                f"id {row.id!r} is given two different labels: {earlier.label!r} ({earlier.where}) and {row.label!r} ({row.where})"
-            )
+        earlier = first.setdefault(row.id, row)
+        if earlier.label != row.label:
+            conflicts.append(f"{row.id!r} ({earlier.label!r} at {earlier.where}, {row.label!r} at {row.where})")
         chosen[row.id] = row
+    if conflicts:
+        shown = ", ".join(conflicts[:SHOWN_ROWS]) + (", ..." if len(conflicts) > SHOWN_ROWS else "")
+        problems.append(f"{len(conflicts)} id(s) given two different labels: {shown}")
+    if problems:
+        raise ValidationError("nothing imported: " + "; ".join(problems))
     current = {position: row["class"] for position, row in project.labeled_rows().items()}
     added = changed = unchanged = 0
     with write(project.db):
@@ -153,11 +158,18 @@ def write_text(text: str, output: Path | None) -> None:
     output = Path(output)
     if output.parent and not output.parent.exists():
         raise ValidationError(f"cannot write {output}: directory {output.parent} does not exist")
-    handle, temporary = tempfile.mkstemp(prefix=f".{output.name}.", suffix=".tmp", dir=output.parent or ".")
+    if output.is_dir():
+        raise ValidationError(f"cannot write {output}: it is a directory; give a file name")
+    try:
+        handle, temporary = tempfile.mkstemp(prefix=f".{output.name}.", suffix=".tmp", dir=output.parent or ".")
+    except OSError as exc:
+        raise ValidationError(f"cannot write {output}: {exc.strerror or exc}") from exc
     try:
         with os.fdopen(handle, "w", encoding="utf-8", newline="") as file:
             file.write(text)
         os.replace(temporary, output)
+    except OSError as exc:
+        raise ValidationError(f"cannot write {output}: {exc.strerror or exc}") from exc
     finally:
         if os.path.exists(temporary):
             os.unlink(temporary)

@@ -8,6 +8,7 @@ not counted).
 
 from __future__ import annotations
 
+import codecs
 import json
 import math
 from dataclasses import dataclass
@@ -37,20 +38,39 @@ def detect_format(path: Path, given: str | None = None) -> str:
     return fmt
 
 
-def read_table(path: str | Path, fmt: str | None = None) -> pd.DataFrame:
-    """Read a table with every cell kept as read (ids stay text: "007" is not 7)."""
+def check_encoding(encoding: str) -> str:
+    """The text encoding's name if Python knows it (utf-8, latin-1, cp1252, ...), else a ValidationError."""
+    try:
+        return codecs.lookup(encoding).name
+    except (LookupError, TypeError):
+        raise ValidationError(f"--encoding {encoding!r} is not a text encoding Python knows (e.g. utf-8, latin-1, cp1252)") from None
+
+
+def read_table(path: str | Path, fmt: str | None = None, *, encoding: str = "utf-8") -> pd.DataFrame:
+    """Read a table with every cell kept as read (ids stay text: "007" is not 7).
+
+    CSV, TSV and JSONL are decoded with ``encoding``; a byte that does not decode is
+    an error naming the file, its byte offset and the ``--encoding`` option."""
     path = Path(path)
+    encoding = check_encoding(encoding)
     if not path.is_file():
         raise ValidationError(f"data file {path} does not exist" if not path.exists() else f"{path} is not a file")
     fmt = detect_format(path, fmt)
     try:
         if fmt in ("csv", "tsv"):
-            frame = pd.read_csv(path, sep="," if fmt == "csv" else "\t", dtype=str, keep_default_na=False, na_values=[""])
+            frame = pd.read_csv(path, sep="," if fmt == "csv" else "\t", dtype=str, keep_default_na=False, na_values=[""],
+                                encoding=encoding)
         elif fmt == "jsonl":
-            frame = _read_jsonl(path)
+            frame = _read_jsonl(path, encoding)
         else:
             frame = pd.read_parquet(path)
-    except (ValueError, OSError, UnicodeDecodeError, pd.errors.ParserError) as exc:
+    except UnicodeDecodeError as exc:
+        raise ValidationError(
+            f"{path.name} is not {exc.encoding} text: the byte {exc.object[exc.start:exc.start + 1].hex()} at byte offset "
+            f"{_byte_offset(path, exc)} does not decode; give the file's encoding with --encoding (e.g. --encoding latin-1 "
+            "or cp1252), or save it as UTF-8"
+        ) from exc
+    except (ValueError, OSError, pd.errors.ParserError) as exc:
         raise ValidationError(f"could not read {path.name} as {fmt}: {exc}") from exc
     except Exception as exc:  # pyarrow raises its own error types for a damaged Parquet file
         raise ValidationError(f"could not read {path.name} as {fmt}: {type(exc).__name__}: {exc}") from exc
@@ -60,10 +80,21 @@ def read_table(path: str | Path, fmt: str | None = None) -> pd.DataFrame:
     return frame
 
 
-def _read_jsonl(path: Path) -> pd.DataFrame:
+def _byte_offset(path: Path, exc: UnicodeDecodeError) -> int:
+    """Offset in the file of the first byte that does not decode (a reader's error only knows its chunk)."""
+    try:
+        path.read_bytes().decode(exc.encoding)
+    except UnicodeDecodeError as whole:
+        return whole.start
+    except LookupError:
+        pass
+    return exc.start
+
+
+def _read_jsonl(path: Path, encoding: str = "utf-8") -> pd.DataFrame:
     """One JSON object per line, values kept exactly as parsed (no type or date guessing)."""
     records = []
-    with open(path, encoding="utf-8") as file:
+    with open(path, encoding=encoding) as file:
         for number, line in enumerate(file, start=1):
             if not line.strip():
                 continue
