@@ -96,7 +96,7 @@ def test_names_in_any_script_and_with_spaces_are_saved_as_given(client, project_
     with Project.open(project_dir) as project:
         run_round(project, encoder=HashingEncoder())
     response = client.post("/annotator", data={"name": name})
-    assert response.status_code == 200 and f"labeling as <strong>{saved}</strong>" in response.text
+    assert response.status_code == 200 and f"labeling as <strong><bdi>{saved}</bdi></strong>" in response.text
     item = shown_item(client.get("/label").text)
     client.post("/label", data={"item": item[1], "label": 0})
     with Project.open(project_dir) as project:

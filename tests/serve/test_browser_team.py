@@ -80,3 +80,31 @@ def test_a_stale_label_in_the_browser_shows_the_conflict_and_keep_mine_records_b
         history = project.history(item_id)
         assert [e.label for e in history] == ["negative", "positive"]
         assert history[0].annotator == "bob" and history[1].annotator.startswith("web-")
+
+
+def test_a_long_right_to_left_item_scrolls_inside_its_card_with_the_label_buttons_in_view(tmp_path, browser):
+    from playwright.sync_api import expect
+
+    from anchoral.store.create import DataSpec, init_project
+    from tests.store.fakes import write_pool
+
+    frame = write_pool(tmp_path / "pool.csv", 12, labeled=4)
+    long_text = "مرحبا بالعالم " * 400 + "— and some English at the end."
+    frame.loc[frame.index[-1], "text"] = long_text
+    frame[["id", "text", "label"]].to_csv(tmp_path / "pool.csv", index=False)
+    init_project(tmp_path / "proj", DataSpec(tmp_path / "pool.csv", "text", "id", "label"), ["positive", "negative"]).close()
+    with Project.open(tmp_path / "proj") as project:
+        long_position = project.positions_of(["doc-12"])["doc-12"]
+        project.record_round(strategy="manual", requested_strategy="manual", params={}, seed=0, batch_size=1,
+                             n_labeled=4, last_event=0, metrics={}, started_at="now", selected=[long_position])
+    app = create_app(tmp_path / "proj", token=TOKEN, encoder=HashingEncoder())
+    with live_server(app) as base:
+        page = browser.new_page(viewport={"width": 1000, "height": 700})
+        page.goto(f"{base}/?token={TOKEN}")
+        expect(page.locator("#item-text")).to_have_attribute("dir", "auto")
+        assert page.evaluate("getComputedStyle(document.getElementById('item-text')).direction") == "rtl"
+        text_box = page.locator("#item-text").bounding_box()
+        assert page.evaluate("document.getElementById('item-text').scrollHeight") > text_box["height"]
+        for button in page.locator("button.label").all():
+            box = button.bounding_box()
+            assert box["y"] + box["height"] <= 700, "a label button is below the fold"

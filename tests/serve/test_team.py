@@ -42,7 +42,7 @@ def test_a_stale_label_shows_who_labeled_the_item_and_keeps_theirs_unless_asked(
         bob.post("/label", data={"item": position, "label": 1, "seen": seen_event(page)})
         refused = alice.post("/label", data={"item": position, "label": 0, "seen": seen_event(page)})
         assert refused.status_code == 409
-        assert re.search(r'id="their-annotator">bob<.*id="their-label">negative<', refused.text, re.DOTALL)
+        assert re.search(r'id="their-annotator"><bdi>bob</bdi><.*id="their-label">negative<', refused.text, re.DOTALL)
         assert 'id="keep-mine"' in refused.text and 'id="keep-theirs"' in refused.text
         with Project.open(project_dir) as project:
             assert [(e.label, e.annotator) for e in project.history(item_id)] == [("negative", "bob")]
