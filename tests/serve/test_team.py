@@ -94,26 +94,16 @@ def test_next_batch_asks_first_while_the_batch_has_unlabeled_items(client, app, 
         assert len(project.rounds()) == 2
 
 
-def test_a_web_next_batch_after_a_cli_round_started_meanwhile_fails_and_says_why(client, app, project_dir):
-    state = app.state.anchoral
-    original = state._next_batch
-
-    def cli_query_finishes_first(report):
-        def report_and_race(stage, done, total):
-            if not hasattr(report_and_race, "raced"):
-                report_and_race.raced = True
-                with Project.open(project_dir) as other:
-                    run_round(other, encoder=HashingEncoder())
-            report(stage, done, total)
-        return original(report_and_race)
-
-    state.job._work = cli_query_finishes_first
-    client.post("/next-batch")
-    status = state.job.wait(60)
-    assert status.state == "failed" and "was recorded by someone else" in status.error
-    assert "was recorded by someone else" in client.get("/working").text
+def test_a_web_next_batch_while_anchoral_query_runs_fails_and_says_why(client, app, project_dir):
+    with Project.open(project_dir) as cli_process, cli_process.round_lock("anchoral query"):
+        client.post("/next-batch")
+        status = app.state.anchoral.job.wait(60)
+    assert status.state == "failed" and status.error.startswith("a round is already being computed by anchoral query")
+    assert "already being computed by anchoral query" in client.get("/working").text
     with Project.open(project_dir) as project:
-        assert len(project.rounds()) == 1
+        assert project.rounds() == []
+    client.post("/next-batch")
+    assert app.state.anchoral.job.wait(60).state == "done"  # once the query is over, the next batch runs
 
 
 def test_an_item_id_too_large_for_sqlite_gets_400(client, batch):

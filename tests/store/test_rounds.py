@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from anchoral.errors import UnknownNameError, ValidationError
-from anchoral.store import AnnotationQueue, ProjectError
+from anchoral.store import AnnotationQueue, Project, ProjectError
 from anchoral.store.create import DataSpec, init_project
 from anchoral.store.rounds import (
     COLD_START,
@@ -132,25 +132,46 @@ def test_a_project_trains_the_robust_head_its_model_parameters_name(tmp_path, po
         assert fit["trained_head"] == "group-reweight" or "fallback" in fit
 
 
-def test_a_round_recorded_by_another_process_meanwhile_makes_this_one_refuse(project, encoder):
-    """A web next-batch and `anchoral query` at once: the second to finish is refused, not recorded."""
+def test_a_round_started_in_another_process_while_one_runs_is_refused_at_once(project, encoder):
+    """A web next batch and `anchoral query` at once: the second is refused, naming who holds the lock."""
     import subprocess
     import sys
 
     other_process = (
         "import sys; from anchoral.store import Project; from anchoral.store.rounds import run_round; "
-        "from tests.store.fakes import HashingEncoder; "
-        "p = Project.open(sys.argv[1]); print(run_round(p, encoder=HashingEncoder()).round)"
+        "from tests.store.fakes import HashingEncoder; p = Project.open(sys.argv[1])\n"
+        "try:\n    run_round(p, encoder=HashingEncoder())\nexcept Exception as exc:\n    print(exc)"
     )
-    started_other = []
+    refusals = []
 
     def meanwhile(stage, done, total):
-        if not started_other:  # this round has read the latest round and is working: the other one runs now
-            started_other.append(subprocess.run([sys.executable, "-c", other_process, str(project.directory)],
-                                                capture_output=True, text=True, check=True).stdout.strip())
+        if not refusals:  # this round holds the lock and is working: the other process tries now
+            refusals.append(subprocess.run([sys.executable, "-c", other_process, str(project.directory)],
+                                           capture_output=True, text=True, check=True, timeout=300).stdout.strip())
 
+    assert run_round(project, encoder=encoder, progress=meanwhile, holder="the web app's next batch").round == 1
+    assert refusals[0].startswith("a round is already being computed by the web app's next batch (pid ")
+    assert [r.round for r in project.rounds()] == [1]
+    assert run_round(project, encoder=encoder).round == 2  # the lock was released
+
+
+def test_a_round_lock_left_by_a_killed_process_is_taken_over(project, encoder):
+    import json
+    import socket
+    import time
+
+    dead = {"holder": "anchoral query", "pid": 2**22 + 12345, "host": socket.gethostname(), "since": time.time(), "nonce": "x"}
+    project.db.execute("INSERT INTO settings (key, value) VALUES ('round_lock', ?)", (json.dumps(dead),))
+    assert run_round(project, encoder=encoder).round == 1
+    assert project.db.execute("SELECT count(*) FROM settings WHERE key = 'round_lock'").fetchone()[0] == 0
+    assert "round_lock" not in Project.open(project.directory).settings
+
+
+def test_a_round_that_no_longer_follows_the_latest_one_is_not_recorded(project, encoder):
+    """The last guard, in the transaction that writes a round: it must follow the round it started from."""
+    run_round(project, encoder=encoder)
+    fields = dict(strategy="random", requested_strategy="random", params={}, seed=0, batch_size=1, n_labeled=4,
+                  last_event=0, metrics={}, started_at="t", selected=[10])
     with pytest.raises(ProjectError, match="round 1 was recorded by someone else .* this round was not recorded"):
-        run_round(project, encoder=encoder, progress=meanwhile)
-    assert started_other == ["1"]
-    assert [r.round for r in project.rounds()] == [1] and len(project.batch()) == 6
-    assert run_round(project, encoder=encoder).round == 2  # asked again, it follows round 1
+        project.record_round(**fields, follows=None)
+    assert project.record_round(**fields, follows=1) == 2

@@ -319,4 +319,4 @@ class _AppState:
         from anchoral.store.rounds import run_round
 
         with self.project() as project:
-            return run_round(project, encoder=self.encoder, progress=report).round
+            return run_round(project, encoder=self.encoder, progress=report, holder="the web app's next batch").round

@@ -9,9 +9,13 @@ the current label is the latest event (a ``NULL`` class means withdrawn by undo)
 from __future__ import annotations
 
 import json
+import os
 import secrets
+import socket
 import sqlite3
-from collections.abc import Iterable, Sequence
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Self
@@ -28,6 +32,9 @@ from anchoral.store.database import (
 
 
 SERVE_TOKEN_KEY = "serve_token"
+ROUND_LOCK_KEY = "round_lock"
+RUNTIME_KEYS = (SERVE_TOKEN_KEY, ROUND_LOCK_KEY)  # kept in ``settings`` but not settings fixed at init
+STALE_LOCK_SECONDS = 6 * 3600.0
 
 
 @dataclass(frozen=True)
@@ -95,7 +102,7 @@ class Project:
         )
         self.settings: dict = {
             row["key"]: json.loads(row["value"])
-            for row in connection.execute("SELECT key, value FROM settings WHERE key != ?", (SERVE_TOKEN_KEY,))
+            for row in connection.execute("SELECT key, value FROM settings WHERE key NOT IN (?, ?)", RUNTIME_KEYS)
         }
 
     @classmethod
@@ -135,6 +142,33 @@ class Project:
                 "INSERT OR REPLACE INTO settings (key, value) VALUES (?, ?)", (SERVE_TOKEN_KEY, json.dumps(token))
             )
         return token
+
+    @contextmanager
+    def round_lock(self, holder: str) -> Iterator[None]:
+        """Hold the project's one round lock while a round is computed (``holder`` says who:
+        "the web app", "anchoral query"). The lock is a row in the SQLite file, so it holds
+        across processes: a second round started meanwhile is refused at once with who holds
+        it. A lock left by a process that died (same machine, its pid gone) or older than
+        six hours is taken over."""
+        mine = {"holder": holder, "pid": os.getpid(), "host": socket.gethostname(), "since": time.time(),
+                "nonce": secrets.token_hex(8)}
+        with write(self.db):
+            row = self.db.execute("SELECT value FROM settings WHERE key = ?", (ROUND_LOCK_KEY,)).fetchone()
+            if row is not None and _lock_is_live(json.loads(row[0])):
+                other = json.loads(row[0])
+                started = time.strftime("%H:%M:%S", time.localtime(other["since"]))
+                raise ProjectError(
+                    f"a round is already being computed by {other['holder']} (pid {other['pid']} on {other['host']}, "
+                    f"since {started}); wait for it to finish, then label its batch"
+                )
+            self.db.execute("INSERT OR REPLACE INTO settings (key, value) VALUES (?, ?)", (ROUND_LOCK_KEY, json.dumps(mine)))
+        try:
+            yield
+        finally:
+            with write(self.db):
+                self.db.execute(
+                    "DELETE FROM settings WHERE key = ? AND json_extract(value, '$.nonce') = ?", (ROUND_LOCK_KEY, mine["nonce"])
+                )
 
     # -- the pool ------------------------------------------------------------------
     @property
@@ -344,6 +378,20 @@ class Project:
                 ],
             )
         return number
+
+
+def _lock_is_live(lock: dict) -> bool:
+    if time.time() - lock.get("since", 0) > STALE_LOCK_SECONDS:
+        return False
+    if lock.get("host") != socket.gethostname():
+        return True
+    try:
+        os.kill(int(lock["pid"]), 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError, ValueError, KeyError):
+        return True
+    return True
 
 
 def append_label_event(

@@ -138,13 +138,21 @@ def run_round(
     params: dict | None = None,
     encoder: Encoder | None = None,
     progress: Progress = _silent,
+    holder: str = "anchoral query",
 ) -> RoundResult:
     """Train on the current labels, select the next ``n`` items and record the round.
 
     ``strategy`` and ``n`` default to the project's settings (chosen at ``init``).
     Nothing is written until the round is complete, then it is written in one
     transaction: killing the process before that leaves the project as it was.
+    One round at a time: the project's round lock (``Project.round_lock``, held
+    as ``holder``) refuses a second round while this one is computed.
     """
+    with project.round_lock(holder):
+        return _run_round(project, strategy=strategy, n=n, params=params, encoder=encoder, progress=progress)
+
+
+def _run_round(project: Project, *, strategy, n, params, encoder, progress) -> RoundResult:
     started_at, started = utc_now(), time.perf_counter()
     strategy = strategy or project.settings["strategy"]
     params = dict(params or {})
