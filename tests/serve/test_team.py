@@ -119,3 +119,23 @@ def test_a_lease_that_is_not_positive_is_refused_when_the_app_is_made(project_di
     for lease in (0, -300):
         with pytest.raises(ValidationError, match="lease_seconds must be positive"):
             create_app(project_dir, token=TOKEN, lease_seconds=lease)
+
+
+def test_an_invited_labeler_is_recorded_by_their_link_and_a_revoked_link_stops_at_once(app, project_dir, batch):
+    with Project.open(project_dir) as project:
+        token = project.invite("李雷")
+        assert project.invite("李雷") == token and project.labelers() == {"李雷": token}
+    with TestClient(app) as li:
+        li.get(f"/?token={token}")
+        li.post("/annotator", data={"name": "someone else"})  # a self-typed name does not change who labels
+        dashboard = li.get("/dashboard").text
+        assert 'id="invited"' in dashboard and "<bdi>李雷</bdi>" in dashboard and 'id="name"' not in dashboard
+        item = shown_item(li.get("/label").text)
+        li.post("/label", data={"item": item[1], "label": 0})
+        with Project.open(project_dir) as project:
+            assert project.history(item[0])[-1].annotator == "李雷"
+            assert project.revoke("李雷") and not project.revoke("李雷")
+        assert li.get("/label").status_code == 401
+        assert li.get("/api/status", headers={"Authorization": f"Bearer {token}"}).status_code == 401
+    with logged_in(app) as everyone:  # the project's own token keeps working
+        assert everyone.get("/dashboard").status_code == 200

@@ -125,3 +125,15 @@ def test_serve_refuses_a_lease_that_is_not_positive_in_one_line_before_starting(
                             capture_output=True, text=True, timeout=300, check=False)
     assert result.returncode == 2 and "Traceback" not in result.stderr and "Annotate at" not in result.stdout
     assert result.stderr.strip().splitlines() == [f"error: --lease-minutes must be a positive number of minutes; got {minutes}"]
+
+
+def test_invite_prints_a_link_lists_and_revokes(cli, project):
+    made = cli("invite", project.directory, "Ana María", "--url", "http://labbox:8765/")
+    token = project.labelers()["Ana María"]
+    assert made.output.strip() == f"Link for Ana María: http://labbox:8765/?token={token}"
+    assert cli("invite", project.directory).output.strip() == "Ana María"
+    assert "Revoked Ana María's link." in cli("invite", project.directory, "Ana María", "--revoke").output
+    missing = cli("invite", project.directory, "nobody", "--revoke", ok=False)
+    assert "'nobody' is not an invited labeler" in str(missing.exception)
+    bad = cli("invite", project.directory, "   ", ok=False)
+    assert "a labeler's name must be 1 to 64 printable characters" in str(bad.exception)

@@ -24,6 +24,7 @@ import hashlib
 import hmac
 import re
 import secrets
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote, unquote
 
@@ -96,19 +97,21 @@ def create_app(
         header = request.headers.get("authorization", "")
         bearer = header[7:] if header.lower().startswith("bearer ") else None
         cookie = request.cookies.get(token_cookie)
-        if not any(state.valid(value) for value in (supplied, bearer, cookie)):
+        access = next(filter(None, (state.access(value) for value in (supplied, bearer, cookie))), None)
+        if access is None:
             return _unauthorized(request)
+        request.state.labeler = access.labeler
         session = request.cookies.get(session_cookie) or secrets.token_hex(8)
         request.state.session = session
         request.state.can_label = session_cookie in request.cookies
-        arrived_with_token = state.valid(supplied)
+        arrived_with_token = supplied is not None and access.token == supplied
         if arrived_with_token and request.method == "GET":  # keep the token out of the address bar and history
             remaining = request.url.remove_query_params("token").query
             response = RedirectResponse(request.url.path + (f"?{remaining}" if remaining else ""), status_code=303)
         else:
             response = await call_next(request)
         if arrived_with_token:
-            response.set_cookie(token_cookie, state.token, httponly=True, samesite="strict")
+            response.set_cookie(token_cookie, access.token, httponly=True, samesite="strict")
         if session_cookie not in request.cookies:
             response.set_cookie(session_cookie, session, httponly=True, samesite="strict")
         return response
@@ -121,10 +124,14 @@ def create_app(
 
     def page(request: Request, name: str, **context) -> HTMLResponse:
         return TEMPLATES.TemplateResponse(
-            request, name, {"project_name": project_dir.name, "annotator": annotator(request), **context}
+            request, name,
+            {"project_name": project_dir.name, "annotator": annotator(request), "invited": request.state.labeler, **context},
         )
 
     def annotator(request: Request) -> str:
+        """Who gets the labels: the invited labeler whose link this is, else the name the browser gave itself."""
+        if request.state.labeler is not None:
+            return request.state.labeler
         name = _clean_annotator(unquote(request.cookies.get(annotator_cookie, "")))
         return name or f"web-{request.state.session[:6]}"
 
@@ -287,6 +294,12 @@ def _unauthorized(request: Request):
     )
 
 
+@dataclass(frozen=True)
+class _Access:
+    token: str
+    labeler: str | None  # None: the project's shared token
+
+
 class _AppState:
     """What the routes share: the project location, the token, the encoder and the next-batch job."""
 
@@ -297,8 +310,16 @@ class _AppState:
         self._encoder = encoder
         self.job = BackgroundJob(self._next_batch)
 
-    def valid(self, supplied: str | None) -> bool:
-        return supplied is not None and hmac.compare_digest(supplied.encode(), self.token.encode())
+    def access(self, supplied: str | None) -> _Access | None:
+        """What ``supplied`` opens: the project's token (anyone), an invited labeler's token
+        (read from the project on every request, so a revoked one stops at once), or nothing."""
+        if not supplied:
+            return None
+        if hmac.compare_digest(supplied.encode(), self.token.encode()):
+            return _Access(supplied, None)
+        with self.project() as project:
+            labeler = project.labeler_of(supplied)
+        return None if labeler is None else _Access(supplied, labeler)
 
     def project(self) -> Project:
         """A connection for one request (SQLite connections are cheap; each request gets its own)."""

@@ -1,4 +1,4 @@
-"""The labeling-project commands: init, query, import-labels, export, status, serve.
+"""The labeling-project commands: init, query, import-labels, export, status, serve, invite.
 
 Thin: parse, call ``anchoral.store`` / ``anchoral.serve``, print. Data goes to
 stdout (``export`` without ``--output``); progress bars and notes go to stderr.
@@ -300,6 +300,32 @@ def serve(
     uvicorn.run(app, host=host, port=port, log_level="warning")
 
 
+def invite(
+    project: Path = PROJECT_ARGUMENT,
+    name: str | None = typer.Argument(None, help="The labeler's name (any script); without it, list the invited labelers."),
+    revoke: bool = typer.Option(False, "--revoke", help="Withdraw NAME's link (it stops working at once)."),
+    url: str = typer.Option("http://127.0.0.1:8765", "--url", help="Address the app is served at, for the printed link (see `anchoral serve`)."),
+):
+    """Give a labeler a link of their own (their labels are recorded under their name), list them, or revoke one."""
+    with open_project(project) as opened:
+        if name is None:
+            if revoke:
+                raise ValidationError("--revoke needs the NAME of the labeler whose link to withdraw")
+            labelers = opened.labelers()
+            for invited in labelers:
+                console.print(escape(invited))
+            if not labelers:
+                notes.print(f"nobody is invited yet: `anchoral invite {escape(str(project))} NAME` makes a link")
+            return
+        if revoke:
+            if not opened.revoke(name):
+                raise ValidationError(f"{name!r} is not an invited labeler of {project}; invited: {', '.join(opened.labelers()) or 'nobody'}")
+            console.print(f"Revoked {escape(name)}'s link.")
+            return
+        token = opened.invite(name)
+    console.print(f"Link for {escape(name)}: {escape(url.rstrip('/'))}/?token={token}")
+
+
 def register(app: typer.Typer) -> None:
     """Add the labeling-project commands to ``app``."""
     app.command("init")(init)
@@ -308,3 +334,4 @@ def register(app: typer.Typer) -> None:
     app.command("export")(export)
     app.command("status")(status)
     app.command("serve")(serve)
+    app.command("invite")(invite)

@@ -8,8 +8,10 @@ the current label is the latest event (a ``NULL`` class means withdrawn by undo)
 
 from __future__ import annotations
 
+import hmac
 import json
 import os
+import re
 import secrets
 import socket
 import sqlite3
@@ -33,7 +35,9 @@ from anchoral.store.database import (
 
 SERVE_TOKEN_KEY = "serve_token"
 ROUND_LOCK_KEY = "round_lock"
-RUNTIME_KEYS = (SERVE_TOKEN_KEY, ROUND_LOCK_KEY)  # kept in ``settings`` but not settings fixed at init
+LABELERS_KEY = "labelers"
+RUNTIME_KEYS = (SERVE_TOKEN_KEY, ROUND_LOCK_KEY, LABELERS_KEY)  # kept in ``settings`` but not settings fixed at init
+MAX_LABELER_NAME = 64
 STALE_LOCK_SECONDS = 6 * 3600.0
 
 
@@ -102,7 +106,7 @@ class Project:
         )
         self.settings: dict = {
             row["key"]: json.loads(row["value"])
-            for row in connection.execute("SELECT key, value FROM settings WHERE key NOT IN (?, ?)", RUNTIME_KEYS)
+            for row in connection.execute("SELECT key, value FROM settings WHERE key NOT IN (?, ?, ?)", RUNTIME_KEYS)
         }
 
     @classmethod
@@ -142,6 +146,42 @@ class Project:
                 "INSERT OR REPLACE INTO settings (key, value) VALUES (?, ?)", (SERVE_TOKEN_KEY, json.dumps(token))
             )
         return token
+
+    def labelers(self) -> dict[str, str]:
+        """Invited labelers: name -> their own access token (see ``invite``)."""
+        row = self.db.execute("SELECT value FROM settings WHERE key = ?", (LABELERS_KEY,)).fetchone()
+        return {} if row is None else json.loads(row[0])
+
+    def invite(self, name: str) -> str:
+        """A labeler's own access token (made on the first call, the same afterwards): labels
+        given through it are recorded under ``name``, whatever the browser calls itself."""
+        name = check_labeler_name(name)
+        with write(self.db):
+            labelers = self.labelers()
+            token = labelers.setdefault(name, secrets.token_urlsafe(18))
+            self._store_labelers(labelers)
+        return token
+
+    def revoke(self, name: str) -> bool:
+        """Withdraw a labeler's token (their links stop working at once); False if ``name`` was not invited."""
+        with write(self.db):
+            labelers = self.labelers()
+            removed = labelers.pop(name, None) is not None
+            self._store_labelers(labelers)
+        return removed
+
+    def labeler_of(self, token: str | None) -> str | None:
+        """The invited labeler whose token ``token`` is, or None (compared in constant time)."""
+        if not token:
+            return None
+        found = None
+        for name, theirs in self.labelers().items():
+            if hmac.compare_digest(theirs.encode(), token.encode()):
+                found = name
+        return found
+
+    def _store_labelers(self, labelers: dict[str, str]) -> None:
+        self.db.execute("INSERT OR REPLACE INTO settings (key, value) VALUES (?, ?)", (LABELERS_KEY, json.dumps(labelers)))
 
     @contextmanager
     def round_lock(self, holder: str) -> Iterator[None]:
@@ -378,6 +418,14 @@ class Project:
                 ],
             )
         return number
+
+
+def check_labeler_name(name: str) -> str:
+    """A labeler's name: spaces collapsed, 1 to 64 characters, no control characters (any script)."""
+    cleaned = " ".join(str(name).split())
+    if not cleaned or len(cleaned) > MAX_LABELER_NAME or re.search(r"[\x00-\x1f\x7f]", cleaned):
+        raise ProjectError(f"a labeler's name must be 1 to {MAX_LABELER_NAME} printable characters; got {name!r}")
+    return cleaned
 
 
 def _lock_is_live(lock: dict) -> bool:
