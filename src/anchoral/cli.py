@@ -65,7 +65,7 @@ def demo(
     model: str = typer.Option("mlp", help="Model trained each round: mlp (the papers' setting), linear, finetune."),
     model_param: list[str] = typer.Option([], "--model-param", "-m", help="Model parameter KEY=VALUE (repeatable), e.g. -m head=auto -m groups=clusters (docs/groups.md)."),
     out: Optional[str] = typer.Option(None, help="Run directory (default: runs/<timestamp>-demo-<benchmark>)."),
-    recipe: bool = typer.Option(True, help="Also run the label-free recipe (minority-seeking with the linear DFR head; docs/studies.md) as one more row."),
+    recipe: bool = typer.Option(True, help="Also run the label-free recipes of docs/studies.md (random and minority-seeking selection with the linear DFR head), one row each."),
     progress: bool = typer.Option(True, help="Show progress bars."),
 ):
     """Compare strategies over seeds on a real benchmark; write results, a report and a plot."""

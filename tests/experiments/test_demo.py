@@ -35,9 +35,11 @@ def test_the_report_table_shows_the_reference_panel_below_the_strategies(toy_dem
     run_dir, _ = toy_demo
     report = (run_dir / "report.md").read_text()
     table = [line.split(" | ")[0].lstrip("| ") for line in report.splitlines() if line.startswith("| ")]
-    assert table[:7] == ["strategy", "random", "entropy", "minority-seeking · linear(head=dfr)", PANEL_SEPARATOR,
-                         "erm-all (every pool label)", "oracle-balanced (oracle)"]
-    assert "Recipes (a strategy with a model of its own, one row each): `minority-seeking · linear(head=dfr)`" in report
+    assert table[:8] == ["strategy", "random", "entropy", "random · linear(head=dfr)",
+                         "minority-seeking · linear(head=dfr)", PANEL_SEPARATOR, "erm-all (every pool label)",
+                         "oracle-balanced (oracle)"]
+    assert ("Recipes (a strategy with a model of its own, one row each): `random · linear(head=dfr)`; "
+            "`minority-seeking · linear(head=dfr)`") in report
     assert "It is an oracle: it needs the group of every pool example, which a user never has." in report
     assert "random was not among the strategies" not in report
 
@@ -50,7 +52,7 @@ def test_the_panel_is_one_fit_on_the_pool_and_one_per_checkpoint_for_each_seed(t
         ("oracle-balanced", 1, 9), ("oracle-balanced", 1, 23)]
     assert panel.loc[panel["n_labeled"] == 23, "train_group_counts"].map(list).tolist() == [[6, 6, 5, 6]] * 2
     assert set(pd.read_parquet(run_dir / "results.parquet")["strategy"]) == {
-        "random", "entropy", "minority-seeking · linear(head=dfr)"}
+        "random", "entropy", "random · linear(head=dfr)", "minority-seeking · linear(head=dfr)"}
     assert (run_dir / "learning_curves.png").stat().st_size > 10_000
 
 
@@ -60,7 +62,7 @@ def test_the_console_tables_put_the_panel_in_a_section_of_its_own(toy_demo):
         assert title in text
     lines = text.splitlines()
     last = next(i for i, line in enumerate(lines) if line.startswith("│ minority-seeking · linear(head=dfr)"))
-    assert lines[last - 1].startswith("│ entropy")
+    assert lines[last - 1].startswith("│ random · linear(head=dfr)")
     assert lines[last + 1].startswith("├")
     assert lines[last + 2].startswith("│ erm-all (every pool label)")
     assert lines[last + 3].startswith("│ oracle-balanced (oracle)")
