@@ -139,3 +139,20 @@ def test_an_invited_labeler_is_recorded_by_their_link_and_a_revoked_link_stops_a
         assert li.get("/api/status", headers={"Authorization": f"Bearer {token}"}).status_code == 401
     with logged_in(app) as everyone:  # the project's own token keeps working
         assert everyone.get("/dashboard").status_code == 200
+
+
+def test_next_batch_can_be_kept_to_the_owner(project_dir, batch):
+    app = create_app(project_dir, token=TOKEN, encoder=HashingEncoder(), owner_only_next_batch=True)
+    with Project.open(project_dir) as project:
+        token = project.invite("ana")
+    with TestClient(app) as ana:
+        ana.get(f"/?token={token}")
+        assert 'id="next-batch"' not in ana.get("/label").text
+        refused = ana.post("/next-batch", data={"confirm": "yes"})
+        assert refused.status_code == 403 and "Only the project's owner" in refused.text
+    with logged_in(app) as owner:
+        assert 'id="next-batch"' in owner.get("/label").text
+        assert owner.post("/next-batch", data={"confirm": "yes"}, follow_redirects=False).headers["location"] == "/working"
+        assert app.state.anchoral.job.wait(60).state == "done"
+    with Project.open(project_dir) as project:
+        assert len(project.rounds()) == 2

@@ -78,8 +78,12 @@ def create_app(
     token: str,
     lease_seconds: float = DEFAULT_LEASE_SECONDS,
     encoder: Encoder | None = None,
+    owner_only_next_batch: bool = False,
 ) -> FastAPI:
-    """The app for the project in ``project_dir``; ``encoder`` defaults to MiniLM (loaded on first use)."""
+    """The app for the project in ``project_dir``; ``encoder`` defaults to MiniLM (loaded on first use).
+
+    With ``owner_only_next_batch`` only holders of the project's token (the owner)
+    may start the next batch; invited labelers (``anchoral invite``) label."""
     if not token:
         raise ValidationError("token must be a non-empty string")
     if not lease_seconds > 0:
@@ -125,8 +129,12 @@ def create_app(
     def page(request: Request, name: str, **context) -> HTMLResponse:
         return TEMPLATES.TemplateResponse(
             request, name,
-            {"project_name": project_dir.name, "annotator": annotator(request), "invited": request.state.labeler, **context},
+            {"project_name": project_dir.name, "annotator": annotator(request), "invited": request.state.labeler,
+             "may_start_batch": may_start_batch(request), **context},
         )
+
+    def may_start_batch(request: Request) -> bool:
+        return not (owner_only_next_batch and request.state.labeler is not None)
 
     def annotator(request: Request) -> str:
         """Who gets the labels: the invited labeler whose link this is, else the name the browser gave itself."""
@@ -210,6 +218,12 @@ def create_app(
     @app.post("/next-batch")
     def next_batch(request: Request, confirm: str | None = Form(None)):
         """Start the next round; while the current batch has unlabeled items, first ask (it ends that batch for everyone)."""
+        if not may_start_batch(request):
+            return HTMLResponse(
+                "<!doctype html><title>403</title><p>Only the project's owner starts the next batch here; "
+                "ask them when this batch is done.</p><p><a href='/label'>Back</a></p>",
+                status_code=403,
+            )
         if confirm is None and state.job.status().state != "running":
             with state.project() as project:
                 progress = project.batch_progress()

@@ -269,6 +269,7 @@ def serve(
     port: int = typer.Option(8765, "--port", help="Port to listen on."),
     token: str | None = typer.Option(None, "--token", help="Access token for this run (default: the project's own, kept across restarts)."),
     new_token: bool = typer.Option(False, "--new-token", help="Replace the project's access token (every earlier link stops working)."),
+    owner_only_next_batch: bool = typer.Option(False, "--owner-only-next-batch", help="Only the project's token (not invited labelers' links) may start the next batch."),
     lease_minutes: float = typer.Option(2.0, "--lease-minutes", help="How long an item shown to one annotator stays reserved for them once their page stops renewing it (an open page renews it)."),
     device: str | None = typer.Option(None, "--device", help="Device of a fine-tuned model: cpu, cuda or cuda:N (default: CUDA when available)."),
 ):
@@ -290,7 +291,7 @@ def serve(
         from anchoral.models import use_device
 
         use_device(device)
-    app = create_app(project, token=token, lease_seconds=lease_minutes * 60)
+    app = create_app(project, token=token, lease_seconds=lease_minutes * 60, owner_only_next_batch=owner_only_next_batch)
     if host not in LOOPBACK_HOSTS:
         notes.print(f"[yellow]note:[/yellow] listening on {escape(host)}: anyone who can reach it and has the token can label")
     links = [f"http://{f'[{name}]' if ':' in name else name}:{port}/?token={token}" for name in reachable_hosts(host)]
