@@ -2,6 +2,7 @@
 every key, a stale label shows the conflict instead of overwriting, and next batch asks first."""
 
 import re
+import time
 
 import pytest
 
@@ -108,3 +109,28 @@ def test_a_long_right_to_left_item_scrolls_inside_its_card_with_the_label_button
         for button in page.locator("button.label").all():
             box = button.bounding_box()
             assert box["y"] + box["height"] <= 700, "a label button is below the fold"
+
+
+def test_an_open_page_keeps_its_item_past_the_lease_and_a_closed_tab_gives_it_back(project_dir, browser):
+    with Project.open(project_dir) as project:
+        run_round(project, encoder=HashingEncoder())
+    app = create_app(project_dir, token=TOKEN, encoder=HashingEncoder(), lease_seconds=1.5)  # renewed every 0.5 s
+    with live_server(app) as base:
+        page = browser.new_context().new_page()
+        page.goto(f"{base}/?token={TOKEN}")
+        held = page.get_attribute("#item", "data-item-id")
+        page.wait_for_timeout(3000)  # twice the lease: only the page's heartbeat keeps it
+        with Project.open(project_dir) as project:
+            queue = AnnotationQueue(project, lease_seconds=1.5)
+            assert [item.id for item, _, _ in queue.reservations()] == [held]
+            assert queue.next_item("someone-else").id != held
+            queue.release("someone-else")
+        page.close(run_before_unload=True)
+        def lease_rows():  # expired leases stay in the table until someone asks for an item: only a release deletes
+            with Project.open(project_dir) as project:
+                return project.db.execute("SELECT count(*) FROM leases").fetchone()[0]
+
+        deadline = time.time() + 10
+        while lease_rows() and time.time() < deadline:  # the pagehide beacon arrives shortly after the tab is gone
+            time.sleep(0.1)
+        assert lease_rows() == 0
