@@ -1,21 +1,26 @@
 """The annotation web app: server-rendered pages over one project.
 
-Every request needs the access token: ``?token=`` once (the app then sets an
-HttpOnly, SameSite=Strict cookie and drops it from the address), the cookie, or an
-``Authorization: Bearer`` header; anything else gets 401. Cookies ignore the port, so
-their names carry a digest of the project's path: two projects served on one host
-keep their own cookies. The annotator's name is stored percent-encoded (any script). Each browser gets a
-session cookie; the session leases the item it is shown (``AnnotationQueue``), so
-two sessions never label the same item at once. A request without a session
-cookie (a link preview, a script) sees an item without leasing it; an open page
-renews its lease (``/api/lease``) and releases it when closed (``/release``).
+Every request needs a token: the project's own (``Project.access_token``, kept
+across restarts) or an invited labeler's (``Project.invite``; their labels are
+recorded under their name, and a revoked token stops at the next request). It
+comes as ``?token=`` once (the app then sets an HttpOnly, SameSite=Strict cookie
+and drops it from the address), the cookie, or an ``Authorization: Bearer``
+header; anything else gets 401. Cookies ignore the port, so their names carry a
+digest of the project's path: two projects served on one host keep their own
+cookies. A self-typed annotator name is stored percent-encoded (any script).
+
+Each browser gets a session cookie; the session leases the item it is shown
+(``AnnotationQueue``), so two sessions never label the same item at once. A request
+without a session cookie (a link preview, a script) sees an item without leasing
+it; an open page renews its lease (``/api/lease``) and releases it when closed
+(``/release``); the dashboard lists reservations with a release button.
 
 A label form carries the item's newest label event the page showed; if someone
 else labeled the item since, the answer is a 409 page saying who gave which label,
 with "keep mine" and "keep theirs" (both events stay in the history). A label is
 committed before the response that moves the page on is sent. "Next batch" asks
-for confirmation while the batch has unlabeled items. No endpoint takes a file
-path: the app reads and writes only its project.
+for confirmation while the batch has unlabeled items (and may be kept to the
+owner). No endpoint takes a file path: the app reads and writes only its project.
 """
 
 from __future__ import annotations
