@@ -12,8 +12,6 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
-from sklearn.cluster import KMeans
-from sklearn.exceptions import ConvergenceWarning
 
 from anchoral.errors import ValidationError
 from anchoral.groups.base import InferredGroups, check_inputs, smaller_cells_are_minority
@@ -40,6 +38,11 @@ def fit_clusters(features: np.ndarray, n_clusters: int, seed: int = 0) -> KMeans
         raise ValidationError(
             f"n_clusters={n_clusters} is larger than the {features.shape[0]} examples to cluster"
         )
+    # scikit-learn is imported on first use: about 2 s, and a labeling project's round
+    # (`anchoral query`, the web app) imports every strategy and the robust heads.
+    from sklearn.cluster import KMeans
+    from sklearn.exceptions import ConvergenceWarning
+
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         if features.shape[0] > MAX_FIT_ROWS:

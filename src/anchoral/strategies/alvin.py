@@ -26,8 +26,6 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 import numpy as np
-from sklearn.cluster import KMeans
-from sklearn.exceptions import ConvergenceWarning
 
 from anchoral.errors import ValidationError
 from anchoral.execution import knn
@@ -177,6 +175,9 @@ def _nearest_to_each_centroid(representations: np.ndarray, n_clusters: int, rng:
     Fewer than ``n_clusters`` positions come back only when k-means leaves clusters
     empty (fewer distinct points than clusters).
     """
+    from sklearn.cluster import KMeans  # imported on first use (about 2 s; see groups/clusters.py)
+    from sklearn.exceptions import ConvergenceWarning
+
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         kmeans = KMeans(n_clusters=n_clusters, n_init=1, random_state=int(rng.integers(2**31 - 1)))

@@ -14,8 +14,6 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
-from sklearn.cluster import KMeans, MiniBatchKMeans
-from sklearn.exceptions import ConvergenceWarning
 
 from anchoral.errors import ValidationError
 from anchoral.index import knn
@@ -56,6 +54,9 @@ def fit_kmeans(
     Fewer distinct points than clusters is not an error here (callers fill the gap), so
     scikit-learn's ConvergenceWarning about it is silenced.
     """
+    from sklearn.cluster import KMeans, MiniBatchKMeans  # imported on first use (see groups/clusters.py)
+    from sklearn.exceptions import ConvergenceWarning
+
     seed = int(rng.integers(2**31 - 1))
     if vectors.shape[0] <= minibatch_above:
         data = np.asarray(vectors, dtype=np.float64)
