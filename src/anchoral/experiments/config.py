@@ -158,7 +158,7 @@ class PanelFit:
     def model_label(self) -> str:
         """The plain model's name and explicit parameters (``mlp(hidden_dim=32)``)."""
         params = plain_model_params(self.model.params)
-        return self.model.name + (f"({_params_text(params)})" if params else "")
+        return self.model.name + (f"({params_text(params)})" if params else "")
 
     def describe(self) -> str:
         at = "" if self.fraction is None else f" at {100 * self.fraction:g}%"
@@ -536,7 +536,7 @@ def _labelled(variants: list[Variant], *, with_encoder: bool = False) -> tuple[V
         if shown:
             label += "(" + ", ".join(f"{k}={_short(variant.params[k])}" for k in shown) + ")"
         if with_encoder and len({(v.encoder, canonical_json(v.encoder_params)) for v in siblings}) > 1:
-            label += f" [{variant.encoder}" + (f" {_params_text(variant.encoder_params)}" if variant.encoder_params else "") + "]"
+            label += f" [{variant.encoder}" + (f" {params_text(variant.encoder_params)}" if variant.encoder_params else "") + "]"
         labelled.append(dataclasses.replace(variant, label=label))
     return tuple(labelled)
 
@@ -545,5 +545,5 @@ def _short(value) -> str:
     return json.dumps(value) if isinstance(value, (dict, list)) else str(value)
 
 
-def _params_text(params: dict) -> str:
+def params_text(params: dict) -> str:
     return ", ".join(f"{k}={_short(v)}" for k, v in sorted(params.items()))

@@ -14,6 +14,7 @@ import pandas as pd
 
 from anchoral.data.benchmarks import load_benchmark
 from anchoral.errors import ValidationError
+from anchoral.experiments.config import params_text
 from anchoral.experiments.encoded import EncodedBenchmark, encode_benchmark
 from anchoral.experiments.plots import plot_learning_curves
 from anchoral.experiments.references import fit_reference, panel_at_fractions, panel_fits, panel_note
@@ -43,8 +44,8 @@ class Recipe:
 
     @property
     def label(self) -> str:
-        params = ", ".join(f"{key}={value}" for key, value in sorted(self.model_params.items()))
-        return f"{self.strategy} · {self.model}({params})" if params else f"{self.strategy} · {self.model}"
+        params = f"({params_text(self.model_params)})" if self.model_params else ""
+        return f"{self.strategy} · {self.model}{params}"
 
 
 # The label-free recipe of the "robust-al" study (docs/studies.md): minority-seeking selection
@@ -120,9 +121,8 @@ def _schedule(encoded: EncodedBenchmark, config: DemoConfig) -> list[int]:
     from anchoral.strategies import make_strategy
 
     model = make_model(config.model, encoded.n_classes, **config.model_params)  # bad model options fail here
-    for recipe in config.recipes:
-        if recipe.strategy not in STRATEGIES:
-            raise ValidationError(f"recipe strategy {recipe.strategy!r} is not registered")
+    for recipe in config.recipes:  # an unknown strategy or model option fails here too
+        make_strategy(recipe.strategy)
         make_model(recipe.model, encoded.n_classes, **recipe.model_params)
     loop = ActiveLearningLoop(make_strategy("random"), model, config.loop)
     return loop.plan(len(encoded.benchmark.pool))

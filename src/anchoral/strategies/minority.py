@@ -65,9 +65,6 @@ class PoolClusters:
         self.members = [np.flatnonzero(cluster == group) for group in range(n_clusters)]
         self._confident: dict[float, list[np.ndarray]] = {}
 
-    def __iter__(self):  # cluster, margin = pool_clusters(...)
-        return iter((self.cluster, self.margin))
-
     def confident_members(self, quantile: float) -> list[np.ndarray]:
         if quantile not in self._confident:
             confident = self.margin >= np.quantile(self.margin, quantile)
@@ -120,10 +117,7 @@ class MinoritySeeking(Strategy):
         self.seed = int(seed)
 
     def _select(self, state: RoundState, n: int, rng: np.random.Generator) -> Selection:
-        features = state.features
-        if self.n_clusters > features.shape[0]:
-            raise ValidationError(f"n_clusters={self.n_clusters} is larger than the pool ({features.shape[0]})")
-        clusters = pool_clusters(features, self.n_clusters, self.seed)
+        clusters = pool_clusters(state.features, self.n_clusters, self.seed)  # k > pool size: fit_clusters says so
         candidates_of = clusters.confident_members(self.confident_quantile)
         labels = np.asarray(state.labeled_labels)
         n_cells = state.n_classes * self.n_clusters
