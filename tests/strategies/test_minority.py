@@ -53,6 +53,7 @@ def test_points_between_clusters_are_not_candidates():
     probabilities = local.pool_probabilities
     probabilities[30] = [0.01, 0.99]  # the most "positive" point of the pool, but unsure of its cluster
     assert 30 in MinoritySeeking(confident_quantile=0.0).select(local, 10, np.random.default_rng(0)).indices
+    assert 30 in MinoritySeeking().select(local, 10, np.random.default_rng(0)).indices  # the default keeps every point
     assert 30 not in MinoritySeeking(confident_quantile=0.1).select(local, 10, np.random.default_rng(0)).indices
 
 
@@ -113,9 +114,10 @@ def test_a_pool_with_fewer_distinct_points_than_clusters_falls_back_and_says_so(
 def test_a_batch_as_large_as_the_unlabeled_pool_takes_all_of_it_and_a_larger_one_is_refused():
     labeled, labels = list(range(0, 80, 2)), [0, 1] * 20
     every = state(labeled, labels, np.full(80, 0.5))
-    selection = MinoritySeeking().select(every, 40, np.random.default_rng(0))
-    assert sorted(selection.indices.tolist()) == list(range(1, 80, 2))
-    assert selection.diagnostics["fallbacks"]  # the confident candidates ran out; entropy took the rest
+    for quantile in (0.0, 0.5):
+        selection = MinoritySeeking(confident_quantile=quantile).select(every, 40, np.random.default_rng(0))
+        assert sorted(selection.indices.tolist()) == list(range(1, 80, 2))
+    assert selection.diagnostics["fallbacks"]  # half the pool is a candidate: entropy took the rest
     with pytest.raises(ValidationError, match="exceeds the 40 unlabeled examples"):
         MinoritySeeking().select(every, 41, np.random.default_rng(0))
 
