@@ -234,6 +234,21 @@ def test_a_directory_of_another_study_or_format_is_refused(config_path, finished
         run_study(config, stranger, progress=False)
 
 
+def test_a_config_that_only_adds_runs_extends_the_directory_and_runs_only_the_new_ones(config_path, finished,
+                                                                                        tmp_path):
+    out = tmp_path / "run"
+    shutil.copytree(finished, out)
+    wider = tmp_path / "wider.toml"
+    wider.write_text(CONFIG.replace("[[strategies]]\nname = \"random\"",
+                                    "[[strategies]]\nname = \"margin\"\n\n[[strategies]]\nname = \"random\""))
+    summary = run_study(load_config(wider), out, progress=False)
+    assert summary.n_skipped == N_RUNS and summary.n_completed == 3  # margin x 3 seeds, nothing rerun
+    assert "margin" in (out / "config.toml").read_text()
+    assert run_study(load_config(wider), out, progress=False).n_completed == 0  # the wider config is now its own
+    with pytest.raises(IncompatibleRunDirectory, match=r"3 stored run\(s\) and 0 panel fit\(s\) are not in this config"):
+        run_study(load_config(config_path), out, progress=False)  # the narrower one would orphan the margin runs
+
+
 def test_a_value_that_does_not_fit_the_data_is_rejected_before_any_run(config_path, tmp_path):
     path = tmp_path / "too_big.toml"
     path.write_text(CONFIG.replace("budget = 40", "budget = 5000"))

@@ -95,19 +95,18 @@ class ResultsStore:
     @classmethod
     def for_study(cls, run_dir: str | Path, config) -> "ResultsStore":
         """The store of ``config``'s run directory: created if the directory is new or empty,
-        resumed if it holds this same study, refused otherwise."""
+        resumed if it holds this same study, extended if ``config`` only adds runs to it (every
+        stored run and panel fit is one of ``config``'s: e.g. a strategy added to the grid),
+        refused otherwise."""
         run_dir = Path(run_dir)
         store = cls(run_dir)
         if store.path.exists():
             store._check_version()
             recorded = store.meta().get("config")
-            if recorded != config.canonical():
-                raise IncompatibleRunDirectory(
-                    f"{run_dir} holds results of a different study config (see {run_dir / CONFIG_NAME}); "
-                    "rerun with that config to resume it, or pass --out with a new directory for this one"
-                )
             with closing(store._connect()) as connection, connection:
                 connection.executescript(SCHEMA)  # adds tables newer than the directory (all IF NOT EXISTS)
+            if recorded != config.canonical():
+                store._extend(config)
             return store
         if run_dir.exists() and any(run_dir.iterdir()):
             raise IncompatibleRunDirectory(
@@ -157,6 +156,25 @@ class ResultsStore:
                 f"{self.path} was written in results format {version!r}; this anchoral reads and appends "
                 f"format {FORMAT_VERSION} only. Rerun the study into a new directory (--out) instead of mixing formats"
             )
+
+    def _extend(self, config) -> None:
+        """Adopt ``config`` if every stored run and panel fit belongs to it; refuse otherwise."""
+        stray_runs = self.completed_run_ids() - {plan.run_id for plan in config.runs()}
+        stray_fits = self.panel_fit_ids() - {fit.fit_id for fit in config.panel_fits()}
+        if self.meta().get("study") != config.name or stray_runs or stray_fits:
+            detail = (f"study {self.meta().get('study')!r}, not {config.name!r}" if self.meta().get("study") != config.name
+                      else f"{len(stray_runs)} stored run(s) and {len(stray_fits)} panel fit(s) are not in this config")
+            raise IncompatibleRunDirectory(
+                f"{self.run_dir} holds results of a different study config ({detail}; see "
+                f"{self.run_dir / CONFIG_NAME}); rerun with that config to resume it, or pass --out with a new "
+                "directory for this one"
+            )
+        with closing(self._connect()) as connection, connection:
+            connection.execute("UPDATE meta SET value = ? WHERE key = 'config'", (config.canonical(),))
+        if config.source:
+            (self.run_dir / CONFIG_NAME).write_text(config.source)
+        else:
+            (self.run_dir / "config.json").write_text(config.canonical())
 
     # -- reading -------------------------------------------------------------------------
     def meta(self) -> dict:
