@@ -65,20 +65,77 @@ def state_with_extra_points(blobs_model, extra):
     return RoundState(features, labeled, blobs_model["labels"], blobs_model["model"], None, 2)
 
 
-def test_closed_form_alpha_by_hand():
+def test_closed_form_alpha_by_hand_is_not_clamped():
     embeddings = np.zeros((1, 4))
     anchor = np.array([1.0, 2.0, 0.0, -0.01])
     gradients = np.array([[1.0, -1.0, 1.0, -0.5]])
     alpha = closed_form_alpha(embeddings, anchor, gradients, eps=0.2)
     scale = 0.2 / np.sqrt(4) * np.sqrt(5.0001) / np.sqrt(3.25)
-    # ratio grad / (z* - z) = [1, -0.5, (no movement possible), 50]: kept, floored, floored, capped.
-    np.testing.assert_allclose(alpha, [[scale, 1e-8, 1e-8, 0.2]], rtol=1e-12)
+    # ratio grad / (z* - z) = [1, -0.5, (no movement possible), 50]: negative and above-eps values kept.
+    np.testing.assert_allclose(alpha, [[scale, -0.5 * scale, 0.0, 50 * scale]], rtol=1e-12)
 
 
-def test_eps_grows_by_the_step_up_to_one():
+def test_eps_grows_by_the_step_while_below_one_so_the_last_value_may_pass_one():
     assert eps_schedule(0.2) == [0.2, 0.4, 0.6, 0.8, 1.0]
-    assert eps_schedule(0.3) == [0.3, 0.6, 0.9, 1.0]
+    assert eps_schedule(0.3) == [0.3, 0.6, 0.9, 1.2]
+    assert eps_schedule(0.25) == [0.25, 0.5, 0.75, 1.0]
     assert eps_schedule(1.0) == [1.0]
+
+
+class LinearSoftmaxOnIdentity(NumpySoftmaxModel):
+    """f_enc = identity, f_cls = softmax(W z + b): every quantity of the paper's formula is known in closed form."""
+
+    def embed(self, features):
+        return np.asarray(features, dtype=np.float32)
+
+    def predict_proba(self, features):
+        return self.proba_from_embedding(features)
+
+
+def candidate_counts_from_the_paper(weight, bias, labeled, labels, unlabeled, steps, clamp):
+    """ALFA-Mix Eq. 5 written out on its own: exact softmax gradient, a = eps/sqrt(d) ||z*-z|| / ||g|| g / (z*-z),
+    a candidate when the mix with any class mean changes the prediction; cumulative counts per eps."""
+    z = unlabeled.astype(np.float64)
+    logits = z @ weight.T + bias
+    probabilities = np.exp(logits - logits.max(axis=1, keepdims=True))
+    probabilities /= probabilities.sum(axis=1, keepdims=True)
+    pseudo_labels = probabilities.argmax(axis=1)
+    gradient = softmax_gradient(weight, probabilities, pseudo_labels)
+    anchors = [labeled[labels == c].mean(axis=0) for c in range(weight.shape[0])]
+    candidates, counts = np.zeros(len(z), dtype=bool), []
+    for eps in steps:
+        for anchor in anchors:
+            difference = anchor - z
+            alpha = (eps / np.sqrt(z.shape[1]) * np.linalg.norm(difference, axis=1, keepdims=True)
+                     / np.linalg.norm(gradient, axis=1, keepdims=True) * gradient / difference)
+            if clamp:
+                alpha = np.clip(alpha, 1e-8, eps)
+            mixed = (1 - alpha) * z + alpha * anchor
+            candidates |= (mixed @ weight.T + bias).argmax(axis=1) != pseudo_labels
+        counts.append(int(candidates.sum()))
+    return counts
+
+
+def test_candidate_counts_per_eps_match_the_papers_unclamped_closed_form():
+    weight = np.array([[1.0, -0.5, 0.3, 0.0], [-0.4, 1.0, -0.2, 0.5], [0.2, 0.1, 1.0, -0.8]])
+    bias = np.array([0.0, 0.1, -0.1])
+    labeled = np.array([[2.0, -1, 0.1, 0.1], [1.5, -0.5, 0.5, 0.3], [-1, 2, 0.1, 1], [-0.5, 1.5, -0.5, 0.5],
+                        [0.1, 0.1, 2, -1.5], [0.5, 0.1, 1.5, -1]])
+    labels = np.array([0, 0, 1, 1, 2, 2])
+    unlabeled = np.random.default_rng(13).normal(size=(12, 4)).round(1) + 0.033
+    steps = [0.2, 0.4, 0.6, 0.8, 1.0]
+    expected = candidate_counts_from_the_paper(weight, bias, labeled, labels, unlabeled, steps, clamp=False)
+    assert expected == [6, 9, 10, 12, 12]
+    # The clamp to [1e-8, eps] that an earlier REFERENCE.md asked for gives fewer candidates on this example.
+    assert candidate_counts_from_the_paper(weight, bias, labeled, labels, unlabeled, steps, clamp=True) == [3, 7, 9, 9, 11]
+    state = RoundState(np.vstack([labeled, unlabeled]).astype(np.float32), np.arange(6), labels,
+                       LinearSoftmaxOnIdentity(weight, bias), None, 3)
+    selection = AlfaMix(eps_step=0.2).select(state, 12, np.random.default_rng(0))
+    assert selection.diagnostics["candidates_per_eps"] == expected
+    assert selection.diagnostics["final_eps"] == 1.0
+    stopped_early = AlfaMix(eps_step=0.2).select(state, 9, np.random.default_rng(0))
+    assert stopped_early.diagnostics["candidates_per_eps"] == [6, 9, 10]
+    assert stopped_early.diagnostics["final_eps"] == 0.6
 
 
 def test_anchors_are_the_labeled_class_means_and_a_missing_class_gets_the_overall_mean():

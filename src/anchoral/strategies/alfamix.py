@@ -13,21 +13,25 @@ mixing along the loss gradient:
 
     a = eps' * ||z* - z|| / ||grad|| * grad / (z* - z),   eps' = eps / sqrt(d),
 
-grad = d CE(f_cls(z), y_hat) / dz, clamped per dimension to [1e-8, eps].
+grad = d CE(f_cls(z), y_hat) / dz. In this mode the reference code does not clamp a
+(its clamp to [1e-8, eps] belongs to the sampled and learned a of its other modes), and
+neither does this module: a clamp floors every dimension where grad and z* - z differ
+in sign, which removes a large share of the candidates (REFERENCE.md, ALFA-Mix).
 
-Schedule (as the reference code's query loop): eps takes the values step, 2*step, ...
-capped at 1 (default step 0.2: 0.2, 0.4, 0.6, 0.8, 1.0); candidates accumulate over
+Schedule (as the reference code's query loop): eps starts at 0 and grows by the step
+while it is below 1, so it takes the values step, 2*step, ... and the last one may pass
+1 (step 0.2: 0.2, ..., 1.0; step 0.3: 0.3, 0.6, 0.9, 1.2); candidates accumulate over
 the values tried; the loop stops at the first eps giving more than b candidates, or
-after eps = 1. The batch is one representative per cluster of k-means (b clusters)
+after the last value. The batch is one representative per cluster of k-means (b clusters)
 on the L2-normalised candidate representations; with b or fewer candidates all are
 taken and the rest is filled uniformly *without* replacement from the other
 unlabeled examples (the reference's fill can repeat indices).
 
 Choices where the reference leaves room, documented here:
-- the clamp [1e-8, eps] uses the undivided eps (the reference's ``clamp_alpha``
-  bound; its closed-form path does not clamp, REFERENCE.md asks for the clamp);
-- where z*_c - z is 0 in a dimension the mix cannot move it, so a is set to the lower
-  bound there instead of dividing by ~0; a zero gradient gives a = 1e-8 everywhere;
+- where z*_c - z is 0 in a dimension the mix cannot move it whatever a is, so a is set
+  to 0 there instead of dividing by ~0 (the reference adds 1e-8 to the divisor, which
+  changes the mixed point only where |z*_c - z| is below ~1e-6); a zero gradient gives
+  a = 0 everywhere;
 - a class with no labeled example takes the mean of all labeled representations as
   its anchor (as the reference code does);
 - the gradient comes from torch autograd through the model's classifier layer when the
@@ -51,7 +55,6 @@ from anchoral.strategies.base import RoundState, Selection, Strategy
 from anchoral.strategies.bertkm import check_minibatch_above, fit_kmeans, l2_normalise
 from anchoral.validation import check_positive_int
 
-ALPHA_FLOOR = 1e-8
 BLOCK_ROWS = 16384
 FINITE_DIFFERENCE_STEP = 1e-3
 
@@ -109,7 +112,11 @@ def _finite_difference_gradient(model, embeddings: np.ndarray, targets: np.ndarr
 
 
 def closed_form_alpha(embeddings: np.ndarray, anchor: np.ndarray, gradients: np.ndarray, eps: float) -> np.ndarray:
-    """Per-dimension mixing coefficients a (ALFA-Mix Eq. 5), clamped to [1e-8, eps]."""
+    """Per-dimension mixing coefficients a (ALFA-Mix Eq. 5), not clamped (the reference's closed-form mode).
+
+    ``eps`` is the undivided cap; the formula uses eps / sqrt(d). a is 0 in dimensions
+    where the anchor and the point coincide (the mix cannot move them).
+    """
     difference = anchor[None, :] - embeddings
     scaled_eps = eps / math.sqrt(embeddings.shape[1])
     gradient_norms = np.linalg.norm(gradients, axis=1)
@@ -121,7 +128,7 @@ def closed_form_alpha(embeddings: np.ndarray, anchor: np.ndarray, gradients: np.
     )
     movable = np.abs(difference) > 1e-12
     ratio = np.divide(gradients, difference, out=np.zeros(difference.shape, dtype=np.float64), where=movable)
-    return np.clip(scale[:, None] * ratio, ALPHA_FLOOR, eps)
+    return scale[:, None] * ratio
 
 
 def prediction_flips(model, embeddings, predictions, anchor, gradients, eps: float) -> np.ndarray:
@@ -154,9 +161,9 @@ def class_anchors(embeddings: np.ndarray, labels: np.ndarray, n_classes: int) ->
 
 
 def eps_schedule(step: float) -> list[float]:
-    """step, 2*step, ... up to and including 1 (the last value capped at 1)."""
+    """step, 2*step, ...: eps grows by the step while it is below 1, so the last value may pass 1."""
     count = math.ceil(1.0 / step - 1e-9)
-    return [min(round(k * step, 12), 1.0) for k in range(1, count + 1)]
+    return [round(k * step, 12) for k in range(1, count + 1)]
 
 
 def _nearest_member_per_cluster(vectors: np.ndarray, centres: np.ndarray, labels: np.ndarray) -> np.ndarray:
