@@ -1,19 +1,19 @@
 """``ActiveLearner``: a pool-based session (pool -> teach -> query -> teach ...), optionally
 kept in a labeling project's SQLite file so a notebook and ``anchoral serve`` share it.
 
-A round orders its steps as ``anchoral.store.rounds`` does for a project: fit on every
-label (from the same initial weights), build a RoundState, select; until every label has
-two examples the batch is the project's cold start (k-means centres of the unlabeled
-pool), recorded in the selection's diagnostics. The selection's random generator is
-``np.random.default_rng([seed, round])``, as in a project, so the same labels, seed and
-round give the same batch here and from ``anchoral query``.
+A query is ``anchoral.loop.fit_and_select``, the round a labeling project and the
+simulated loop run too: fit on every label (from the same initial weights), build a
+RoundState, select; until every label has two examples the batch is the cold start
+(k-means centres of the unlabeled pool), recorded in the selection's diagnostics. The
+selection's random generator is ``np.random.default_rng([seed, round])``, as in a
+project, so the same labels, seed and round give the same batch here and from
+``anchoral query``.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -29,18 +29,13 @@ from anchoral.api.selection import (
     select,
 )
 from anchoral.errors import ValidationError
-from anchoral.models.base import FitReport, fit_model
+from anchoral.loop import FittedModel, fallback_record, fit_and_select, fit_labeled, label_counts, training_problem
+from anchoral.models.base import FitReport
 from anchoral.strategies import RoundState, Selection, Strategy
 from anchoral.validation import check_positive_int
 
 ANNOTATOR = "api"
 """Annotator and source recorded for labels taught from Python."""
-
-
-@dataclass
-class _Fit:
-    model: object
-    report: FitReport
 
 
 def _sorted_labels(values) -> list:
@@ -124,7 +119,7 @@ class ActiveLearner:
         self.ids_: list[str] | None = None
         self._positions = np.empty(0, dtype=np.int64)
         self._classes = np.empty(0, dtype=np.int64)
-        self._fit: _Fit | None = None
+        self._fit: FittedModel | None = None
         self._project = None
         self._history: list[tuple[str, int, int, Selection]] = []
 
@@ -310,32 +305,28 @@ class ActiveLearner:
         return self
 
     def _coverage_problem(self) -> str | None:
-        from anchoral.store.rounds import coverage_problem
-
-        if len(self._label_values) < 2:
-            return (f"training needs at least two labels; taught so far: {self._label_values or 'none'} "
-                    "(declare labels= to name them all)")
-        counts = {str(value): int((self._classes == c).sum()) for c, value in enumerate(self._label_values)}
-        return coverage_problem(counts)
+        return training_problem(self._label_values, self._classes)
 
     # -- the model -----------------------------------------------------------------
-    def _model_inputs(self, positions: np.ndarray | None = None):
+    def _texts_for_model(self) -> list[str] | None:
+        """The pool's texts when the model reads them; None when it reads ``features_``."""
         pool = self._require_pool()
-        if self._reads_texts(pool):
-            return pool.texts if positions is None else [pool.texts[int(p)] for p in positions]
-        return self.features_ if positions is None else self.features_[positions]
+        return pool.texts if self._reads_texts(pool) else None
 
-    def _fitted(self) -> _Fit:
+    def _new_model(self):
+        """The model to fit, from the same initial weights every time (see ``build_model``)."""
+        reads_texts = self._texts_for_model() is not None
+        return build_model(self.model, len(self._label_values), seed=self.seed, model_params=self.model_params,
+                           embed=self.embed, input_kind="texts" if reads_texts else "features")
+
+    def _fitted(self) -> FittedModel:
         self._sync()
         problem = self._coverage_problem()
         if problem:
             raise ValidationError(f"no model yet: {problem}")
         if self._fit is None:
-            pool = self._require_pool()
-            model = build_model(self.model, len(self._label_values), seed=self.seed, model_params=self.model_params,
-                                embed=self.embed, input_kind="texts" if self._reads_texts(pool) else "features")
-            report = fit_model(model, self._model_inputs(self._positions), self._classes, self.features_)
-            self._fit = _Fit(model, report)
+            self._fit = fit_labeled(self._new_model, self._positions, self._classes, features=self.features_,
+                                    inputs=self._texts_for_model())
         return self._fit
 
     @property
@@ -345,7 +336,7 @@ class ActiveLearner:
 
     @property
     def fit_report_(self) -> FitReport:
-        return self._fitted().report
+        return self._fitted().fit_report
 
     def _new_inputs(self, X, text_column, feature_columns):
         inputs = read_inputs(X, text_column=text_column, feature_columns=feature_columns, name="X")
@@ -390,53 +381,38 @@ class ActiveLearner:
         and the strategy's ``diagnostics``. A bound project records the round (its batch
         is what ``anchoral serve`` shows next)."""
         from anchoral.store.database import utc_now
-        from anchoral.store.rounds import COLD_START, cold_start_batch
 
         self._sync()
-        pool = self._require_pool()
         n = check_positive_int(n, "n")
         unlabeled = self.unlabeled_indices_
         if n > unlabeled.size:
             raise ValidationError(f"n={n} exceeds the {unlabeled.size} unlabeled examples left in the pool")
         started_at = utc_now()
-        round_number = self._next_round()
-        rng = np.random.default_rng([self.seed, round_number])
-        problem = self._coverage_problem()
-        if problem:
-            if self.features_ is None:
-                selected, how = rng.choice(unlabeled, size=n, replace=False), "random"
-            else:
-                selected, how = cold_start_batch(self.features_, unlabeled, n, rng), COLD_START
-            note = f"{problem}: selected by {how} instead of {self.strategy_name}"
-            selection, used = Selection(indices=selected, diagnostics={"fallbacks": [note], "strategy": how}), how
-        else:
-            fit = self._fitted()
-            features = self.features_
-            if features is None:
-                if needs_pretrained_features(self._strategy):
-                    raise ValidationError(f"strategy {self.strategy_name!r} needs the pool's pretrained features; "
-                                          "pass encoder= (e.g. 'minilm')")
-                features = np.zeros((len(pool), 0), dtype=np.float32)
-            state = RoundState(
-                features=features, labeled_indices=self._positions.copy(), labeled_labels=self._classes.copy(),
-                model=fit.model, fit_report=fit.report, n_classes=len(self._label_values),
-                inputs=pool.texts if self._reads_texts(pool) else None,
-            )
-            selection, used = select(self._strategy, state, n, rng), self.strategy_name
+        rng = np.random.default_rng([self.seed, self._next_round()])
+        outcome = fit_and_select(
+            self._strategy, self._new_model, self._positions, self._classes, n, rng,
+            features=self.features_, inputs=self._texts_for_model(), class_names=self._label_values,
+            fitted=self._fit, select=self._select,
+        )
+        if outcome.fitted is not None:
+            self._fit = outcome.fitted
+        selection, used = outcome.selection, outcome.strategy
         self._history.append((used, int(self._positions.size), started_at, selection))
         if self._project is not None:
             self._record(used, int(self._positions.size), started_at, selection)
         return selection
 
+    def _select(self, strategy: Strategy, state: RoundState, n: int, rng: np.random.Generator) -> Selection:
+        if self.features_ is None and needs_pretrained_features(strategy):
+            raise ValidationError(f"strategy {self.strategy_name!r} needs the pool's pretrained features; "
+                                  "pass encoder= (e.g. 'minilm')")
+        return select(strategy, state, n, rng)
+
     # -- a labeling project --------------------------------------------------------
     def _record(self, used: str, n_labeled: int, started_at: str, selection: Selection) -> int:
-        counts = {str(value): int((self._classes == c).sum()) for c, value in enumerate(self._label_values)}
-        metrics = {"n_labeled": n_labeled, "label_counts": counts, "source": "python api"}
-        fallbacks = [str(item) for item in selection.diagnostics.get("fallbacks", [])]
-        if used != self.strategy_name:
-            metrics["fallback"] = fallbacks[0] if fallbacks else used
-        elif fallbacks:
-            metrics["strategy_fallbacks"] = fallbacks
+        counts = label_counts(self._label_values, self._classes)
+        metrics = {"n_labeled": n_labeled, "label_counts": counts, "source": "python api",
+                   **fallback_record(self.strategy_name, used, selection.diagnostics)}
         last_event = self._project.db.execute("SELECT coalesce(max(event), 0) FROM label_events").fetchone()[0]
         scores = None if selection.scores is None else [float(s) for s in selection.scores]
         return self._project.record_round(

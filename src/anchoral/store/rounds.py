@@ -1,21 +1,23 @@
-"""One round of a labeling project: embed the pool, train on the current labels,
-select the next batch with the project's strategy, record it.
+"""One round of a labeling project: embed the pool, run the round, record it.
 
-The order follows ``anchoral.loop`` (fit, evaluate, select): the MLP head is fitted
-from its fixed initial weights on every label given so far, measured on the
-held-out set when the project has one, and the strategy sees only a RoundState.
+The round itself is ``anchoral.loop.fit_and_select``, the one place that orders a round
+(the simulated loop and ``ActiveLearner.query`` run the same): the project's model is
+fitted from its fixed initial weights on every label given so far, measured on the
+held-out set when the project has one, and the strategy sees only a RoundState. Its
+random generator is ``np.random.default_rng([seed, round])``.
 
 Training needs at least ``MIN_LABELS_PER_CLASS`` labels of every class (the
 stratified seed set of ``anchoral.loop`` asks the same). Until then the batch is a
 cold start: the items nearest the centres of a k-means clustering of the unlabeled
 pool's embeddings, a diverse sample for finding every class, and the round records
-which labels were missing.
+which labels were missing. ``COLD_START``, ``MIN_LABELS_PER_CLASS``, ``coverage_problem``
+and ``cold_start_batch`` live in ``anchoral.loop`` and are importable from here too.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -23,18 +25,41 @@ import numpy as np
 from anchoral.encoders import MiniLMEncoder, default_cache
 from anchoral.encoders.base import Encoder
 from anchoral.errors import ValidationError
-from anchoral.models import make_model
-from anchoral.models.base import fit_model
+from anchoral.loop import (
+    COLD_START,
+    MIN_LABELS_PER_CLASS,
+    FittedModel,
+    Progress,
+    cold_start_batch,
+    coverage_problem,
+    fit_and_select,
+    fit_labeled,
+    label_counts,
+)
+from anchoral.models import MODELS, make_model
 from anchoral.store.database import ProjectError, utc_now
 from anchoral.store.project import Project
-from anchoral.strategies import RoundState, make_strategy
+from anchoral.strategies import make_strategy
 
-MIN_LABELS_PER_CLASS = 2
-COLD_START = "cold-start-kmeans"
 ENCODE_CHUNK = 512
 
-Progress = Callable[[str, int, int], None]
-"""Called as progress(stage, done, total) while a round works."""
+__all__ = [
+    "COLD_START",
+    "MIN_LABELS_PER_CLASS",
+    "FittedModel",
+    "Progress",
+    "ReportingEncoder",
+    "RoundResult",
+    "cold_start_batch",
+    "coverage_problem",
+    "embed",
+    "fit_current_labels",
+    "make_project_model",
+    "pool_probabilities",
+    "reads_texts",
+    "run_round",
+    "takes_texts",
+]
 
 
 def _silent(stage: str, done: int, total: int) -> None:
@@ -71,22 +96,6 @@ def embed(texts: list[str], encoder: Encoder | None, progress: Progress = _silen
     return embeddings
 
 
-def coverage_problem(counts: dict[str, int], minimum: int = MIN_LABELS_PER_CLASS) -> str | None:
-    """Why the labels cannot train a model yet (naming each short label), or None if they can."""
-    short = {name: count for name, count in counts.items() if count < minimum}
-    if not short:
-        return None
-    listed = ", ".join(f"{name!r} has {count}" for name, count in short.items())
-    return f"training needs at least {minimum} labeled examples of every label; {listed}"
-
-
-@dataclass
-class FittedModel:
-    model: object
-    fit_report: object
-    seconds: float
-
-
 def fit_current_labels(project: Project, features: np.ndarray, texts: list[str] | None = None) -> FittedModel:
     """Train the project's model on every current label; ProjectError naming what is missing if it cannot."""
     problem = coverage_problem(project.label_counts())
@@ -106,15 +115,16 @@ def takes_texts(model) -> bool:
     return getattr(model, "input_kind", "features") == "texts"
 
 
+def reads_texts(project: Project) -> bool:
+    """Whether the project's model consumes the texts (a fine-tuned transformer), not the embeddings."""
+    return getattr(MODELS.get(project.settings.get("model", "mlp")), "input_kind", "features") == "texts"
+
+
 def _fit(project: Project, features, positions, classes, texts: list[str] | None = None) -> FittedModel:
-    started = time.perf_counter()
-    model = make_project_model(project)
-    if takes_texts(model):
-        texts = project.texts() if texts is None else texts
-        report = model.fit([texts[int(p)] for p in positions], classes)
-    else:
-        report = fit_model(model, np.asarray(features[positions]), classes, features)
-    return FittedModel(model, report, time.perf_counter() - started)
+    if reads_texts(project) and texts is None:
+        texts = project.texts()
+    return fit_labeled(lambda: make_project_model(project), positions, classes, features=np.asarray(features),
+                       inputs=texts if reads_texts(project) else None)
 
 
 @dataclass
@@ -172,37 +182,19 @@ def _run_round(project: Project, *, strategy, n, params, encoder, progress) -> R
     rng = np.random.default_rng([seed, round_number])
 
     texts = project.texts()
-    features = embed(texts, encoder, progress)
+    features = np.asarray(embed(texts, encoder, progress))
     timings = {"embed_seconds": time.perf_counter() - started}
-    counts = {name: int((classes == c).sum()) for c, name in enumerate(project.labels)}
-    metrics: dict = {"n_labeled": int(positions.size), "label_counts": counts}
-    problem = coverage_problem(counts)
-    if problem:
-        fallback = f"{problem}: selected by {COLD_START} (diverse items) instead of {strategy}"
-        progress("choosing a diverse cold-start batch", 0, 1)
-        selected, scores, used = cold_start_batch(features, unlabeled, n, rng), None, COLD_START
-        progress("choosing a diverse cold-start batch", 1, 1)
-        metrics["fallback"] = fallback
-    else:
-        fallback, used = None, strategy
-        fitted = _fit_and_measure(project, features, positions, classes, encoder, progress, metrics, texts)
-        progress(f"selecting with {strategy}", 0, 1)
-        select_started = time.perf_counter()
-        state = RoundState(
-            features=np.asarray(features),
-            labeled_indices=positions,
-            labeled_labels=classes,
-            model=fitted.model,
-            fit_report=fitted.fit_report,
-            n_classes=project.n_classes,
-            inputs=texts if takes_texts(fitted.model) else None,
-        )
-        selection = chosen.select(state, n, rng)
-        progress(f"selecting with {strategy}", 1, 1)
-        selected, scores = selection.indices, selection.scores
-        if selection.diagnostics.get("fallbacks"):
-            metrics["strategy_fallbacks"] = [str(item) for item in selection.diagnostics["fallbacks"]]
-        timings.update(fit_seconds=fitted.seconds, select_seconds=time.perf_counter() - select_started)
+    metrics: dict = {"n_labeled": int(positions.size), "label_counts": label_counts(project.labels, classes)}
+    outcome = fit_and_select(
+        chosen, lambda: make_project_model(project), positions, classes, n, rng,
+        features=features, inputs=texts if reads_texts(project) else None, class_names=project.labels,
+        evaluate=lambda fitted: _measure(project, fitted, encoder, progress), progress=progress,
+    )
+    metrics.update(outcome.metrics)
+    metrics.update(outcome.fallback_record())
+    if outcome.fitted is not None:
+        timings.update(fit_seconds=outcome.fitted.seconds, select_seconds=outcome.select_seconds)
+    used, selected, scores = outcome.strategy, outcome.selection.indices, outcome.selection.scores
     timings["total_seconds"] = time.perf_counter() - started
     metrics["timings"] = {key: round(value, 3) for key, value in timings.items()}
     number = project.record_round(
@@ -226,19 +218,17 @@ def _run_round(project: Project, *, strategy, n, params, encoder, progress) -> R
         strategy=used,
         selected_ids=[ids[int(i)] for i in selected],
         metrics=metrics,
-        fallback=fallback,
+        fallback=outcome.cold_start,
         seconds=timings["total_seconds"],
         timings=metrics["timings"],
     )
 
 
-def _fit_and_measure(project, features, positions, classes, encoder, progress, metrics, texts=None) -> FittedModel:
-    """Train on the labels; add the fit and (with a held-out set) its accuracy to ``metrics``."""
-    progress("training the model", 0, 1)
-    fitted = _fit(project, features, positions, classes, texts)
-    progress("training the model", 1, 1)
+def _measure(project: Project, fitted: FittedModel, encoder, progress) -> dict:
+    """The fit, and (with a held-out set) its accuracy there, as a round's metrics record them."""
     report = fitted.fit_report
-    metrics["fit"] = {"epochs": report.epochs, "stop_reason": report.stop_reason, "final_loss": float(report.final_loss)}
+    metrics: dict = {"fit": {"epochs": report.epochs, "stop_reason": report.stop_reason,
+                             "final_loss": float(report.final_loss)}}
     for key in ("trained_head", "fallback"):  # a robust head says what it trained, and why if not as asked
         if key in report.extra:
             metrics["fit"][key] = report.extra[key]
@@ -251,28 +241,7 @@ def _fit_and_measure(project, features, positions, classes, encoder, progress, m
             held_inputs = np.asarray(embed(held_texts, encoder, progress, stage="embedding the held-out set"))
         predicted = fitted.model.predict_proba(held_inputs).argmax(axis=1)
         metrics["heldout"] = {"accuracy": float((predicted == truth).mean()), "n": int(truth.size)}
-    return fitted
-
-
-def cold_start_batch(features: np.ndarray, unlabeled: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
-    """``n`` unlabeled items nearest the centres of an n-means clustering of their embeddings."""
-    from sklearn.cluster import KMeans
-
-    if n >= unlabeled.size:
-        return rng.permutation(unlabeled)
-    points = np.asarray(features[unlabeled], dtype=np.float32)
-    clustering = KMeans(n_clusters=n, n_init=1, max_iter=50, random_state=int(rng.integers(2**31 - 1))).fit(points)
-    centres = clustering.cluster_centers_
-    distances = (points**2).sum(1)[:, None] - 2 * points @ centres.T + (centres**2).sum(1)[None, :]
-    chosen: list[int] = []
-    taken = np.zeros(unlabeled.size, dtype=bool)
-    for centre in range(n):
-        order = np.argsort(distances[:, centre])
-        pick = next(int(i) for i in order if not taken[i])
-        taken[pick] = True
-        chosen.append(pick)
-    return unlabeled[np.array(chosen, dtype=np.int64)]
-
+    return metrics
 
 
 def pool_probabilities(project: Project, *, encoder: Encoder | None = None, progress: Progress = _silent) -> np.ndarray:
