@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from anchoral.errors import UnknownNameError, ValidationError
-from anchoral.store import PROJECT_FILE, ProjectError
+from anchoral.store import PROJECT_FILE, SCHEMA_VERSION, ProjectError
 from anchoral.store.create import DataSpec, init_project
 from tests.store.fakes import synthetic_pool, write_pool
 
@@ -58,7 +58,7 @@ def test_ids_default_to_row_numbers_and_stay_text(tmp_path):
 def test_the_database_is_wal_with_foreign_keys_and_a_schema_version(project):
     assert project.db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     assert project.db.execute("PRAGMA foreign_keys").fetchone()[0] == 1
-    assert project.db.execute("SELECT version FROM schema_version").fetchall()[0][0] == 1
+    assert [tuple(row) for row in project.db.execute("SELECT version FROM schema_version")] == [(SCHEMA_VERSION,)]
     with pytest.raises(sqlite3.IntegrityError):
         project.set_labels([(0, 7)], annotator="x", source="test")  # class 7 is not in the label set
     assert project.label_counts() == {"positive": 2, "negative": 2}

@@ -5,7 +5,7 @@ import sqlite3
 
 import pytest
 
-from anchoral.store import PROJECT_FILE, Project, ProjectError
+from anchoral.store import PROJECT_FILE, SCHEMA_VERSION, Project, ProjectError
 
 
 def test_a_missing_directory_and_a_directory_without_a_project_are_named(tmp_path):
@@ -35,9 +35,13 @@ def test_another_applications_database_is_refused(tmp_path):
 
 def test_a_newer_schema_is_refused_with_what_to_do(project):
     directory = project.directory
-    project.db.execute("INSERT INTO schema_version VALUES (2, 'later')")
+    newer = SCHEMA_VERSION + 1
+    project.db.execute("INSERT INTO schema_version VALUES (?, 'later')", (newer,))
     project.close()
-    with pytest.raises(ProjectError, match=r"written by a newer anchoral \(project schema 2; this version reads up to 1\); upgrade"):
+    with pytest.raises(
+        ProjectError,
+        match=rf"written by a newer anchoral \(project schema {newer}; this version reads up to {SCHEMA_VERSION}\); upgrade",
+    ):
         Project.open(directory)
 
 

@@ -11,7 +11,7 @@ import json
 import os
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from anchoral import __version__
@@ -24,7 +24,8 @@ from anchoral.store.database import (
     utc_now,
     write,
 )
-from anchoral.store.project import Project, append_label_event
+from anchoral.store.overlap import check_overlap
+from anchoral.store.project import OVERLAP_KEY, Project, append_label_event
 from anchoral.store.tabular import Table, check_label_set, check_table, read_table
 from anchoral.validation import check_positive_int
 
@@ -76,6 +77,9 @@ def init_project(
     seed: int = 0,
     model: str = "mlp",
     model_params: dict | None = None,
+    overlap: float = 0.0,
+    overlap_k: int = 2,
+    review_by: str = "owner",
 ) -> Project:
     """Create a project in ``directory`` from ``data`` and return it open.
 
@@ -86,10 +90,14 @@ def init_project(
     labels are read from ``heldout_label_column`` (default: the data's label column,
     else "label"). ``model`` and ``model_params`` choose the model trained each round
     (``"mlp"``: a head over frozen MiniLM features; ``"finetune"``: the whole transformer).
+    ``overlap`` of each batch is shown to ``overlap_k`` distinct labelers, whose
+    disagreements ``review_by`` ("owner" or "labelers") resolves (see ``overlap``; nobody
+    is invited yet, so k is not checked against the labelers here).
     """
     directory = Path(directory)
     labels = check_label_set(labels)
     batch_size = check_positive_int(batch_size, "batch_size")
+    overlap_setting = check_overlap(overlap, overlap_k, review_by)
     if directory.exists() and not directory.is_dir():
         raise ProjectError(f"{directory} exists and is a file; choose a directory for the project")
     if (directory / PROJECT_FILE).exists():
@@ -142,6 +150,7 @@ def init_project(
         "encoder": "minilm",
         "created_at": utc_now(),
         "created_by": f"anchoral {__version__}",
+        OVERLAP_KEY: asdict(overlap_setting),
     }
     _write_atomically(directory, labels, pool, held, settings)
     return Project.open(directory)

@@ -5,7 +5,9 @@ every state change is one transaction, so a process killed at any instant leaves
 the file at the last committed transaction. The file identifies itself with
 ``PRAGMA application_id`` and records its schema version in ``schema_version``;
 opening refuses a file that is not SQLite, not an anchoral project, corrupted or
-written by a newer schema.
+written by a newer schema, and brings a file of an older schema up to date
+(``MIGRATIONS``: one transaction per version step, so an interrupted migration
+leaves the file at the version before it).
 """
 
 from __future__ import annotations
@@ -20,11 +22,43 @@ from anchoral.errors import AnchoralError
 
 PROJECT_FILE = "project.sqlite"
 APPLICATION_ID = 0x414E4352  # "ANCR": marks the file as an anchoral project
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 BUSY_TIMEOUT_SECONDS = 30.0
 SQLITE_HEADER = b"SQLite format 3\x00"
 
-SCHEMA = """
+# An item's label, the one training and exports use: its own current label (a web label
+# of an ordinary item, an import, a review's resolution), else, for an overlap item, the
+# label its labelers gave once at least ``raters`` of them labeled it and all agree. An
+# overlap item whose labelers disagree has no label until a reviewer resolves it.
+CURRENT_LABELS_VIEW = """CREATE VIEW current_labels AS
+    SELECT item, class, annotator, source, session, created_at, event
+    FROM label_events WHERE superseded = 0 AND track = '' AND class IS NOT NULL
+    UNION ALL
+    SELECT o.item, min(e.class), group_concat(e.annotator, ', '), 'agreement', NULL, max(e.created_at), max(e.event)
+    FROM overlap_items o
+    JOIN label_events e ON e.item = o.item AND e.track != '' AND e.superseded = 0 AND e.class IS NOT NULL
+    WHERE o.item NOT IN (SELECT item FROM label_events WHERE superseded = 0 AND track = '' AND class IS NOT NULL)
+    GROUP BY o.item
+    HAVING count(*) >= o.raters AND min(e.class) = max(e.class)"""
+# At most one current event per item and track: a label can never be counted twice.
+CURRENT_LABEL_INDEX = "CREATE UNIQUE INDEX label_events_current ON label_events(item, track) WHERE superseded = 0"
+OVERLAP_ITEMS_TABLE = """CREATE TABLE overlap_items (
+    item   INTEGER PRIMARY KEY REFERENCES items(position),
+    raters INTEGER NOT NULL CHECK (raters >= 2),          -- distinct labelers the item is shown to
+    round  INTEGER NOT NULL REFERENCES rounds(round)      -- the round that chose it
+)"""
+LEASES_TABLE = """CREATE TABLE leases (
+    item       INTEGER NOT NULL REFERENCES items(position),
+    slot       INTEGER NOT NULL DEFAULT 0,                -- always 0 unless the item is an overlap item
+    session    TEXT NOT NULL,
+    annotator  TEXT,                                      -- who the session labels as
+    expires_at REAL NOT NULL,                             -- unix time
+    reopened   INTEGER NOT NULL DEFAULT 0,                -- 1: handed back by undo, shown even if labeled
+    PRIMARY KEY (item, slot)                              -- one holder per item and slot
+)"""
+LEASES_INDEX = "CREATE INDEX leases_by_session ON leases(session)"
+
+SCHEMA = f"""
 CREATE TABLE schema_version (
     version    INTEGER PRIMARY KEY,
     applied_at TEXT NOT NULL
@@ -74,25 +108,20 @@ CREATE TABLE label_events (
     item       INTEGER NOT NULL REFERENCES items(position),
     class      INTEGER REFERENCES label_set(class),       -- NULL: the label was withdrawn (undo)
     annotator  TEXT NOT NULL,
-    source     TEXT NOT NULL,                             -- init | web | undo | import | label-studio
+    source     TEXT NOT NULL,                             -- init | web | undo | import | label-studio | review
     session    TEXT,                                      -- web session that made it, for undo
     round      INTEGER REFERENCES rounds(round),          -- batch the item was in, if any
     created_at TEXT NOT NULL,
-    superseded INTEGER NOT NULL DEFAULT 0 CHECK (superseded IN (0, 1))
+    superseded INTEGER NOT NULL DEFAULT 0 CHECK (superseded IN (0, 1)),
+    track      TEXT NOT NULL DEFAULT ''                   -- '' for the item's own label, a labeler's name
+                                                          -- for that labeler's label of an overlap item
 );
--- At most one current event per item: a label can never be counted twice.
-CREATE UNIQUE INDEX label_events_current ON label_events(item) WHERE superseded = 0;
+{CURRENT_LABEL_INDEX};
 CREATE INDEX label_events_by_session ON label_events(session, event);
-CREATE VIEW current_labels AS
-    SELECT item, class, annotator, source, session, created_at, event
-    FROM label_events WHERE superseded = 0 AND class IS NOT NULL;
-CREATE TABLE leases (
-    item       INTEGER PRIMARY KEY REFERENCES items(position),   -- one holder per item
-    session    TEXT NOT NULL,
-    expires_at REAL NOT NULL,                             -- unix time
-    reopened   INTEGER NOT NULL DEFAULT 0                 -- 1: handed back by undo, shown even if labeled
-);
-CREATE INDEX leases_by_session ON leases(session);
+{OVERLAP_ITEMS_TABLE};
+{CURRENT_LABELS_VIEW};
+{LEASES_TABLE};
+{LEASES_INDEX};
 CREATE TABLE skips (
     session    TEXT NOT NULL,
     round      INTEGER NOT NULL REFERENCES rounds(round),
@@ -101,6 +130,24 @@ CREATE TABLE skips (
     PRIMARY KEY (session, round, item)
 );
 """
+
+MIGRATIONS: dict[int, tuple[str, ...]] = {
+    2: (  # overlap: a label per labeler on overlap items (``track``), overlap items, several leases per item
+        "ALTER TABLE label_events ADD COLUMN track TEXT NOT NULL DEFAULT ''",
+        "DROP INDEX label_events_current",
+        CURRENT_LABEL_INDEX,
+        OVERLAP_ITEMS_TABLE,
+        "DROP VIEW current_labels",
+        CURRENT_LABELS_VIEW,
+        "ALTER TABLE leases RENAME TO leases_v1",
+        LEASES_TABLE,
+        """INSERT INTO leases (item, slot, session, annotator, expires_at, reopened)
+           SELECT item, 0, session, NULL, expires_at, reopened FROM leases_v1""",
+        "DROP TABLE leases_v1",
+        LEASES_INDEX,
+    ),
+}
+"""The statements that bring a project from the version before each key to that version."""
 
 
 class ProjectError(AnchoralError):
@@ -205,9 +252,29 @@ def _check_identity(connection: sqlite3.Connection, path: Path, check_integrity:
             f"{path} was written by a newer anchoral (project schema {version}; this version reads up to "
             f"{SCHEMA_VERSION}); upgrade anchoral to open it"
         )
-    if version < SCHEMA_VERSION:
+    if version < SCHEMA_VERSION and any(step not in MIGRATIONS for step in range(version + 1, SCHEMA_VERSION + 1)):
         raise ProjectError(f"{path} has project schema {version}, which this anchoral cannot migrate")
     if check_integrity:
         problems = [row[0] for row in connection.execute("PRAGMA quick_check(5)")]
         if problems != ["ok"]:
             raise ProjectError(f"{path} is corrupted: {'; '.join(problems)}; restore it from a backup")
+    if version < SCHEMA_VERSION:
+        _migrate(connection, path, version)
+
+
+def _migrate(connection: sqlite3.Connection, path: Path, version: int) -> None:
+    """Bring the file from ``version`` to ``SCHEMA_VERSION``, one transaction per step; a
+    step another process applied meanwhile is skipped."""
+    for target in range(version + 1, SCHEMA_VERSION + 1):
+        try:
+            with write(connection):
+                if connection.execute("SELECT max(version) FROM schema_version").fetchone()[0] >= target:
+                    continue
+                for statement in MIGRATIONS[target]:
+                    connection.execute(statement)
+                connection.execute("INSERT INTO schema_version (version, applied_at) VALUES (?, ?)", (target, utc_now()))
+        except sqlite3.OperationalError as exc:
+            raise ProjectError(
+                f"{path} has project schema {target - 1} and must be upgraded to schema {SCHEMA_VERSION} "
+                f"before this anchoral can use it, but the upgrade failed: {exc}"
+            ) from exc

@@ -4,6 +4,12 @@
 every state change in one transaction. A label is an append-only event: giving an
 item a new label marks its previous event superseded, so the history is kept and
 the current label is the latest event (a ``NULL`` class means withdrawn by undo).
+
+Events come in tracks. Track ``""`` is the item's own label. An overlap item (see
+``overlap``) also has one track per labeler, named after them: each labeler's label
+is kept beside the others', not over them. The item's label (``current_labels``) is
+then its own track's, if it has one (a reviewer's resolution, an import), else the
+labelers' when enough of them gave the same label; see ``database.CURRENT_LABELS_VIEW``.
 """
 
 from __future__ import annotations
@@ -18,7 +24,7 @@ import sqlite3
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Self
 
@@ -31,14 +37,19 @@ from anchoral.store.database import (
     utc_now,
     write,
 )
+from anchoral.store.overlap import OverlapSetting, check_overlap, choose_overlap
 
 
 SERVE_TOKEN_KEY = "serve_token"
 ROUND_LOCK_KEY = "round_lock"
 LABELERS_KEY = "labelers"
-RUNTIME_KEYS = (SERVE_TOKEN_KEY, ROUND_LOCK_KEY, LABELERS_KEY)  # kept in ``settings`` but not settings fixed at init
+OVERLAP_KEY = "overlap"
+RUNTIME_KEYS = (SERVE_TOKEN_KEY, ROUND_LOCK_KEY, LABELERS_KEY, OVERLAP_KEY)  # in ``settings``, changed after init
 MAX_LABELER_NAME = 64
 STALE_LOCK_SECONDS = 6 * 3600.0
+OPINIONS = """(SELECT count(*) FROM label_events e WHERE e.item = o.item AND e.track != ''
+               AND e.superseded = 0 AND e.class IS NOT NULL)"""
+"""SQL: how many labelers' labels overlap item ``o.item`` has now (joined as ``o``)."""
 
 
 @dataclass(frozen=True)
@@ -59,6 +70,7 @@ class LabelEvent:
     round: int | None
     created_at: str
     superseded: bool
+    track: str = ""  # "": the item's own label; a labeler's name: their label of an overlap item
 
 
 @dataclass(frozen=True)
@@ -77,15 +89,18 @@ class RoundInfo:
 
 @dataclass(frozen=True)
 class BatchProgress:
-    """How far the latest batch is: ``labeled`` of ``total`` items have a current label."""
+    """How far the latest batch is: ``labeled`` of ``total`` items have a current label;
+    ``in_review`` more were labeled by all their labelers, who disagree (see ``review``)."""
 
     round: int | None
     total: int
     labeled: int
+    in_review: int = 0
 
     @property
     def remaining(self) -> int:
-        return self.total - self.labeled
+        """Items that still need a label from someone."""
+        return self.total - self.labeled - self.in_review
 
 
 def project_file(directory: str | Path) -> Path:
@@ -106,7 +121,9 @@ class Project:
         )
         self.settings: dict = {
             row["key"]: json.loads(row["value"])
-            for row in connection.execute("SELECT key, value FROM settings WHERE key NOT IN (?, ?, ?)", RUNTIME_KEYS)
+            for row in connection.execute(
+                f"SELECT key, value FROM settings WHERE key NOT IN ({','.join('?' * len(RUNTIME_KEYS))})", RUNTIME_KEYS
+            )
         }
 
     @classmethod
@@ -179,6 +196,33 @@ class Project:
             if hmac.compare_digest(theirs.encode(), token.encode()):
                 found = name
         return found
+
+    def known_labelers(self) -> list[str]:
+        """Everyone the project knows as a labeler: the invited, and whoever has labeled in the web app."""
+        labeled = {row[0] for row in self.db.execute("SELECT DISTINCT annotator FROM label_events WHERE source = 'web'")}
+        return sorted(labeled | set(self.labelers()))
+
+    def overlap(self) -> OverlapSetting:
+        """The overlap setting (read from the file each time: ``anchoral overlap`` may change it while the app runs)."""
+        row = self.db.execute("SELECT value FROM settings WHERE key = ?", (OVERLAP_KEY,)).fetchone()
+        return OverlapSetting() if row is None else OverlapSetting(**json.loads(row[0]))
+
+    def set_overlap(self, fraction=None, raters=None, review_by: str | None = None) -> OverlapSetting:
+        """Change the overlap setting (what is not given stays); an overlap of more raters
+        than ``known_labelers`` is refused. Nothing is written unless all of it is valid."""
+        with write(self.db):
+            current = self.overlap()
+            checked = check_overlap(
+                current.fraction if fraction is None else fraction,
+                current.raters if raters is None else raters,
+                current.review_by if review_by is None else review_by,
+                labelers=None if fraction is None and raters is None else self.known_labelers(),
+            )
+            self.db.execute(
+                "INSERT OR REPLACE INTO settings (key, value) VALUES (?, ?)",
+                (OVERLAP_KEY, json.dumps(asdict(checked))),
+            )
+        return checked
 
     def _store_labelers(self, labelers: dict[str, str]) -> None:
         self.db.execute("INSERT OR REPLACE INTO settings (key, value) VALUES (?, ?)", (LABELERS_KEY, json.dumps(labelers)))
@@ -259,7 +303,11 @@ class Project:
             raise ProjectError(f"label {label!r} is not in the project's label set [{', '.join(self.labels)}]") from None
 
     def current_labels(self) -> tuple[np.ndarray, np.ndarray, int]:
-        """(positions, classes, newest event id) of every labeled item, in labeling order."""
+        """(positions, classes, newest event id) of every labeled item, in labeling order: what rounds train on.
+
+        An overlap item counts with its reviewer's resolution when it has one, else with
+        the label its labelers agree on once all of them have labeled it; an overlap item
+        whose labelers disagree and that nobody has resolved yet is left out."""
         rows = self.db.execute("SELECT item, class, event FROM current_labels ORDER BY event").fetchall()
         positions = np.array([row[0] for row in rows], dtype=np.int64)
         classes = np.array([row[1] for row in rows], dtype=np.int64)
@@ -272,10 +320,21 @@ class Project:
             counts[self.labels[row[0]]] = row[1]
         return counts
 
-    def newest_event(self, position: int) -> int:
-        """Id of the item's newest label event (0 if it has none): what a labeler saw, for ``AnnotationQueue.label``."""
-        row = self.db.execute("SELECT event FROM label_events WHERE item = ? AND superseded = 0", (position,)).fetchone()
+    def newest_event(self, position: int, track: str = "") -> int:
+        """Id of the item's newest label event on ``track`` (0 if none): what a labeler saw, for ``AnnotationQueue.label``."""
+        row = self.db.execute(
+            "SELECT event FROM label_events WHERE item = ? AND track = ? AND superseded = 0", (position, track)
+        ).fetchone()
         return 0 if row is None else row[0]
+
+    def raters_of(self, position: int) -> int:
+        """How many distinct labelers the item is shown to: 1, or its overlap's k."""
+        row = self.db.execute("SELECT raters FROM overlap_items WHERE item = ?", (position,)).fetchone()
+        return 1 if row is None else row[0]
+
+    def track_of(self, position: int, annotator: str) -> str:
+        """The track ``annotator``'s label of the item goes to: their own on an overlap item, else the item's."""
+        return annotator if self.raters_of(position) > 1 else ""
 
     def labeled_rows(self) -> dict[int, sqlite3.Row]:
         """Current label row (class, annotator, created_at, ...) of every labeled item, by position."""
@@ -301,6 +360,7 @@ class Project:
             round=row["round"],
             created_at=row["created_at"],
             superseded=bool(row["superseded"]),
+            track=row["track"],
         )
 
     def set_labels(
@@ -357,12 +417,14 @@ class Project:
     def batch_progress(self) -> BatchProgress:
         """Progress of the latest batch (the one annotators are working on)."""
         row = self.db.execute(
-            """SELECT r.round, count(ri.item) AS total, count(c.item) AS labeled
+            f"""SELECT r.round, count(ri.item) AS total, count(c.item) AS labeled,
+                       coalesce(sum(c.item IS NULL AND o.raters IS NOT NULL AND {OPINIONS} >= o.raters), 0) AS in_review
                FROM (SELECT max(round) AS round FROM rounds) r
                LEFT JOIN round_items ri ON ri.round = r.round
-               LEFT JOIN current_labels c ON c.item = ri.item"""
+               LEFT JOIN current_labels c ON c.item = ri.item
+               LEFT JOIN overlap_items o ON o.item = ri.item"""
         ).fetchone()
-        return BatchProgress(round=row["round"], total=row["total"], labeled=row["labeled"])
+        return BatchProgress(round=row["round"], total=row["total"], labeled=row["labeled"], in_review=row["in_review"])
 
     def labeled_per_round(self) -> dict[int, tuple[int, int]]:
         """For each round: (items of its batch that have a label now, batch size)."""
@@ -390,7 +452,9 @@ class Project:
     ) -> int:
         """Record a finished round and its batch in one transaction; returns its number.
 
-        ``follows`` is the round that was the latest when this one started (None:
+        The project's overlap setting (read in that transaction) marks a seeded share of
+        the batch as overlap items (``overlap.choose_overlap``); an item chosen before
+        keeps its earlier number of labelers. ``follows`` is the round that was the latest when this one started (None:
         there was none; -1: not checked). If another round was recorded meanwhile
         (a web next-batch and ``anchoral query`` at once), this one is refused: one
         round at a time, checked in the same transaction that would write it.
@@ -417,6 +481,13 @@ class Project:
                     for rank, item in enumerate(selected)
                 ],
             )
+            overlap = self.overlap()
+            if overlap.enabled:
+                ranks = choose_overlap(len(selected), overlap.fraction, seed, number)
+                self.db.executemany(
+                    "INSERT OR IGNORE INTO overlap_items (item, raters, round) VALUES (?, ?, ?)",
+                    [(int(selected[rank]), overlap.raters, number) for rank in ranks],
+                )
         return number
 
 
@@ -443,13 +514,19 @@ def _lock_is_live(lock: dict) -> bool:
 
 
 def append_label_event(
-    db: sqlite3.Connection, position: int, cls: int | None, annotator: str, source: str, session: str | None
+    db: sqlite3.Connection,
+    position: int,
+    cls: int | None,
+    annotator: str,
+    source: str,
+    session: str | None,
+    track: str = "",
 ) -> int:
-    """Supersede the item's current event and append the new one (caller holds the transaction)."""
-    db.execute("UPDATE label_events SET superseded = 1 WHERE item = ? AND superseded = 0", (position,))
+    """Supersede the item's current event on ``track`` and append the new one (caller holds the transaction)."""
+    db.execute("UPDATE label_events SET superseded = 1 WHERE item = ? AND track = ? AND superseded = 0", (position, track))
     cursor = db.execute(
-        """INSERT INTO label_events (item, class, annotator, source, session, round, created_at)
-           VALUES (?, ?, ?, ?, ?, (SELECT max(round) FROM round_items WHERE item = ?), ?)""",
-        (position, cls, annotator, source, session, position, utc_now()),
+        """INSERT INTO label_events (item, class, annotator, source, session, round, created_at, track)
+           VALUES (?, ?, ?, ?, ?, (SELECT max(round) FROM round_items WHERE item = ?), ?, ?)""",
+        (position, cls, annotator, source, session, position, utc_now(), track),
     )
     return cursor.lastrowid
