@@ -118,7 +118,7 @@ def test_three_labelers_two_per_item_get_fleiss_kappa_and_no_cohen():
 
 def test_no_overlap_yet_is_undefined_with_a_reason_and_valid_json():
     summary = summarize([{"alice": 0}, {}], ["yes", "no"])
-    assert summary["items"] == 0
+    assert summary["items"] == 0 and summary["statistic"] is None
     for key in ("kappa", "cohen_kappa", "fleiss_kappa", "percent_agreement", "pairwise_agreement"):
         assert summary[key]["value"] is None and summary[key]["reason"]
     assert summary["per_label"]["yes"]["kappa"]["value"] is None

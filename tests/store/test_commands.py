@@ -65,7 +65,8 @@ def test_init_query_label_export_status(tmp_path, cli):
         assert f"Round {round_number + 1}: alvin selected 8 items" in out and "held-out accuracy" in out
 
     status = json.loads(cli("status", project, "--json").output)
-    assert status["labeled"] == 16 and status["rounds"] == 3 and status["current_batch"] == {"round": 3, "labeled": 0, "total": 8}
+    assert status["labeled"] == 16 and status["rounds"] == 3
+    assert status["current_batch"] == {"round": 3, "labeled": 0, "in_review": 0, "total": 8}
     assert status["last_metrics"]["heldout"]["n"] == 20
     table = cli("status", project).output
     assert "cold-start-kmeans" in table and "alvin" in table and "0 of 8 labeled" in table

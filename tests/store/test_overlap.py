@@ -73,7 +73,7 @@ def test_without_overlap_a_round_marks_nothing(project):
         (float("nan"), 2, None, r"must be in \[0, 1\]"),
         (0.2, 1, None, "must be an integer of at least 2; got 1"),
         (0.2, 4, None, r"overlap k is 4 but the project knows 3 labeler\(s\) \(alice, bob, carol\); invite more"),
-        (None, None, "everyone", "review_by must be one of: owner, labelers; got 'everyone'"),
+        (None, None, "everyone", r"review_by \(who resolves disagreements\) must be one of: owner, labelers; got .everyone."),
     ],
 )
 def test_a_bad_overlap_setting_is_refused_and_the_stored_one_is_kept(team, fraction, raters, review_by, message):

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 
 UNDEFINED_TOLERANCE = 1e-12
+KAPPA_NAMES = {"cohen": "Cohen's kappa", "fleiss": "Fleiss' kappa"}
 
 
 @dataclass(frozen=True)
@@ -141,7 +142,8 @@ def _label_kappa(counts: np.ndarray, category: int, pairs: Sequence[tuple[int, i
 
 def summarize(ratings: Sequence[Mapping[str, int]], labels: Sequence[str]) -> dict:
     """Every statistic above for ``ratings`` (per item, rater -> category index into ``labels``),
-    as JSON-ready values; ``statistic`` names the headline ``kappa`` ("cohen" or "fleiss")."""
+    as JSON-ready values; ``statistic`` names the headline ``kappa`` ("cohen" or "fleiss"; None
+    while no item has two ratings)."""
     rated = [dict(item) for item in ratings if len(item) >= 2]
     raters = sorted({rater for item in rated for rater in item})
     counts = rating_counts(rated, len(labels))
@@ -158,7 +160,7 @@ def summarize(ratings: Sequence[Mapping[str, int]], labels: Sequence[str]) -> di
         "items": len(rated),
         "raters": raters,
         "ratings": int(counts.sum()),
-        "statistic": "cohen" if two_raters else "fleiss",
+        "statistic": None if not rated else "cohen" if two_raters else "fleiss",
         "kappa": (cohen if two_raters else fleiss).as_dict(),
         "cohen_kappa": cohen.as_dict(),
         "fleiss_kappa": fleiss.as_dict(),

@@ -1,4 +1,4 @@
-"""The labeling-project commands: init, query, import-labels, export, status, serve, invite.
+"""The labeling-project commands: init, query, import-labels, export, status, serve, invite, overlap.
 
 Thin: parse, call ``anchoral.store`` / ``anchoral.serve``, print. Data goes to
 stdout (``export`` without ``--output``); progress bars and notes go to stderr.
@@ -95,6 +95,9 @@ def init(
     seed: int = typer.Option(0, "--seed", help="Seed of the model's initial weights and of the selection."),
     model: str = typer.Option("mlp", "--model", help="Model trained each round: mlp (a head over frozen MiniLM features, fast) or finetune (the whole transformer; see docs/finetune.md)."),
     model_param: list[str] = typer.Option([], "--model-param", help="Model parameter KEY=VALUE (repeatable), e.g. max_epochs=10."),
+    overlap: float = typer.Option(0.0, "--overlap", help="Share of each batch shown to several labelers, to measure their agreement (0 to 1; default 0: off)."),
+    overlap_k: int = typer.Option(2, "--overlap-k", help="How many different labelers see each overlap item (at least 2)."),
+    review_by: str = typer.Option("owner", "--review-by", help="Who resolves the labelers' disagreements in the web app: owner (the project's own link) or labelers (invited labelers too)."),
 ):
     """Create a labeling project from a table of texts (checked completely before anything is written)."""
     from anchoral.store.create import DataSpec, init_project
@@ -105,6 +108,7 @@ def init(
         project, spec, _split_labels(labels), heldout=heldout, heldout_label_column=heldout_label_column,
         strategy=strategy, batch_size=batch_size, seed=seed,
         model=model, model_params=parse_key_values(model_param, "--model-param"),
+        overlap=overlap, overlap_k=overlap_k, review_by=review_by,
     )
     with created:
         counts = created.label_counts()
@@ -113,6 +117,7 @@ def init(
             f"Created project [bold]{escape(str(project))}[/bold]: {created.pool_size} items, {sum(counts.values())} labeled "
             f"({_counts(counts)}); strategy {escape(strategy)}, batch size {batch_size}, model {escape(model)}"
             + (f"; held-out set of {len(held[0])}" if held else "")
+            + (f"; overlap: {created.overlap().describe()}" if created.overlap().enabled else "")
         )
     console.print(f"Next: [bold]anchoral query {escape(str(project))}[/bold] selects the first batch.")
 
@@ -215,7 +220,9 @@ def status(
     project: Path = PROJECT_ARGUMENT,
     as_json: bool = typer.Option(False, "--json", help="Print machine-readable JSON."),
 ):
-    """Counts per label, the rounds so far and the last round's metrics."""
+    """Counts per label, the rounds so far, the last round's metrics, and the labelers' agreement."""
+    from anchoral.store.review import agreement_report
+
     with open_project(project) as opened:
         counts = opened.label_counts()
         rounds = opened.rounds()
@@ -230,9 +237,13 @@ def status(
             "strategy": opened.settings["strategy"],
             "batch_size": opened.settings["batch_size"],
             "rounds": len(rounds),
-            "current_batch": {"round": batch.round, "labeled": batch.labeled, "total": batch.total},
+            "current_batch": {"round": batch.round, "labeled": batch.labeled, "in_review": batch.in_review,
+                              "total": batch.total},
             "last_metrics": rounds[-1].metrics if rounds else None,
+            "overlap": opened.overlap().as_dict(),
+            "agreement": agreement_report(opened),
         }
+        overlap_line = opened.overlap().describe()
     if as_json:
         console.print_json(json.dumps(summary))
         return
@@ -246,6 +257,8 @@ def status(
     console.print(labels)
     if not rounds:
         console.print("No rounds yet: `anchoral query` selects the first batch.")
+        if summary["overlap"]["fraction"] > 0:
+            console.print(f"Overlap: {escape(overlap_line)}")
         return
     table = Table("round", "trained on", "held-out acc", "batch", "seconds")
     table.add_column("strategy", no_wrap=True)
@@ -257,10 +270,44 @@ def status(
             f"{labeled}/{total}", f"{info.metrics.get('timings', {}).get('total_seconds', 0):.1f}", info.strategy,
         )
     console.print(table)
-    console.print(f"Current batch (round {batch.round}): {batch.labeled} of {batch.total} labeled")
+    console.print(
+        f"Current batch (round {batch.round}): {batch.labeled} of {batch.total} labeled"
+        + (f", {batch.in_review} in review" if batch.in_review else "")
+    )
     last = rounds[-1].metrics
     if last.get("fallback"):
         console.print(f"Last round: {escape(last['fallback'])}")
+    if summary["overlap"]["fraction"] > 0 or summary["agreement"]["review"]["overlap_items"]:
+        _print_agreement(overlap_line, summary["agreement"])
+
+
+def _statistic(entry: dict, form: str = "{:.3f}") -> str:
+    """A statistic for people: its value, or a dash with the reason it is undefined."""
+    return form.format(entry["value"]) if entry["value"] is not None else f"- ({entry['reason']})"
+
+
+def _print_agreement(overlap_line: str, report: dict) -> None:
+    from anchoral.store.agreement import KAPPA_NAMES
+
+    console.print(f"Overlap: {escape(overlap_line)}")
+    review = report["review"]
+    if report["items"]:
+        console.print(
+            f"Agreement on {report['items']} item(s) labeled by two or more labelers ({escape(', '.join(report['raters']))}): "
+            f"{KAPPA_NAMES[report['statistic']]} {escape(_statistic(report['kappa']))}, "
+            f"percent agreement {escape(_statistic(report['percent_agreement'], '{:.1%}'))}"
+        )
+        per_label = Table("label", "ratings", "kappa", "specific agreement")
+        for name, entry in report["per_label"].items():
+            per_label.add_row(escape(name), str(entry["ratings"]), escape(_statistic(entry["kappa"])),
+                              escape(_statistic(entry["specific_agreement"])))
+        console.print(per_label)
+    else:
+        console.print(f"Agreement: none yet ({escape(report['kappa']['reason'])})")
+    console.print(
+        f"Review: {review['in_review']} disagreement(s) to resolve, {review['resolved']} resolved, "
+        f"{review['agreed']} agreed, {review['waiting']} overlap item(s) still being labeled"
+    )
 
 
 def serve(
@@ -327,6 +374,23 @@ def invite(
     console.print(f"Link for {escape(name)}: {escape(url.rstrip('/'))}/?token={token}")
 
 
+def overlap(
+    project: Path = PROJECT_ARGUMENT,
+    fraction: float | None = typer.Argument(None, help="Share of each batch shown to several labelers, 0 to 1 (0 turns overlap off); without it, show the setting."),
+    k: int | None = typer.Option(None, "--k", "--overlap-k", help="How many different labelers see each overlap item (at least 2, at most the labelers the project knows)."),
+    review_by: str | None = typer.Option(None, "--review-by", help="Who resolves disagreements in the web app: owner (the project's own link) or labelers (invited labelers too)."),
+):
+    """Show or change the overlap: the share of each batch several labelers label, and who resolves their disagreements."""
+    with open_project(project) as opened:
+        if fraction is None and k is None and review_by is None:
+            setting = opened.overlap()
+        else:
+            setting = opened.set_overlap(fraction, k, review_by)
+    console.print(f"Overlap: {escape(setting.describe())}")
+    if setting.enabled:
+        notes.print("It applies to the batches selected from now on; items already chosen keep their labelers.")
+
+
 def register(app: typer.Typer) -> None:
     """Add the labeling-project commands to ``app``."""
     app.command("init")(init)
@@ -336,3 +400,4 @@ def register(app: typer.Typer) -> None:
     app.command("status")(status)
     app.command("serve")(serve)
     app.command("invite")(invite)
+    app.command("overlap")(overlap)

@@ -59,7 +59,7 @@ def check_overlap(fraction, raters, review_by: str = "owner", *, labelers: Itera
     if isinstance(raters, bool) or not isinstance(raters, (int, np.integer)) or raters < 2:
         raise ValidationError(f"overlap k (how many different labelers see an overlap item) must be an integer of at least 2; got {raters!r}")
     if review_by not in REVIEWERS:
-        raise ValidationError(f"review_by must be one of: {', '.join(REVIEWERS)}; got {review_by!r}")
+        raise ValidationError(f"review_by (who resolves disagreements) must be one of: {', '.join(REVIEWERS)}; got {review_by!r}")
     if labelers is not None and fraction > 0:
         known = sorted(set(labelers))
         if raters > len(known):
