@@ -194,6 +194,15 @@ def test_diagnostics_are_json_serialisable_and_report_the_round():
     }
 
 
+def test_each_anchor_falls_at_its_nearest_unlabeled_neighbour():
+    state = corridor_state()
+    diagnostics = ALVIN().select(state, 10, np.random.default_rng(0)).diagnostics
+    nearest = np.asarray(diagnostics["anchor_nearest"])
+    assert nearest.size == diagnostics["n_anchors"]
+    assert state.unlabeled_mask[nearest].all()
+    assert set(nearest.tolist()) <= set(range(state.pool_size))
+
+
 def test_alvin_reads_only_what_a_round_state_offers():
     read: set[str] = set()
 

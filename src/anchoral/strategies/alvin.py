@@ -228,10 +228,12 @@ class ALVIN(Strategy):
     ``scores`` are the predictive entropies of the selected examples. Diagnostics also
     carry the inferred minority pool indices and the majority count per class (keys
     are class ids as strings, so they survive a JSON round trip), the number of pairs,
-    anchors and candidates, the two phase timings of ALVIN Table 6 (anchor creation:
-    minority inference, pairing, interpolation; example selection: neighbour search
-    and ranking; when the state's caches are cold, embedding the pool counts towards
-    anchor creation and predicting it towards example selection) and the parameters.
+    anchors and candidates, ``anchor_nearest`` (the pool index of each anchor's nearest
+    unlabeled neighbour: where the anchor falls, for maps of the pool), the two phase
+    timings of ALVIN Table 6 (anchor creation: minority inference, pairing,
+    interpolation; example selection: neighbour search and ranking; when the state's
+    caches are cold, embedding the pool counts towards anchor creation and predicting it
+    towards example selection) and the parameters.
     """
 
     name: ClassVar[str] = "alvin"
@@ -288,11 +290,13 @@ class ALVIN(Strategy):
         if anchors.shape[0] == 0:
             fallbacks.append("no anchors: entropy over the unlabeled pool")
             candidates = np.empty(0, dtype=np.int64)
+            anchor_nearest = candidates
             chosen = top_k_random_ties(unlabeled_entropy, n, rng)
         else:
             _, neighbours = knn(anchors, embeddings, min(self.k_neighbors, unlabeled.size), rows=unlabeled,
                                 executor=state.executor)
             candidates = np.unique(neighbours)
+            anchor_nearest = unlabeled[neighbours[:, 0]]
             chosen = self._choose(candidates, embeddings[unlabeled[candidates]], unlabeled_entropy, n, rng, fallbacks)
         selected = time.perf_counter()
 
@@ -303,6 +307,7 @@ class ALVIN(Strategy):
             "majority_count": {str(c): int((~minority_mask & (labels == c)).sum()) for c in range(state.n_classes)},
             "n_pairs": pairs.size,
             "n_anchors": int(anchors.shape[0]),
+            "anchor_nearest": anchor_nearest.tolist(),
             "candidate_set_size": int(candidates.size),
             "fallbacks": fallbacks,
             "seconds_anchor_creation": anchors_created - started,
