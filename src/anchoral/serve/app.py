@@ -21,6 +21,11 @@ with "keep mine" and "keep theirs" (both events stay in the history). A label is
 committed before the response that moves the page on is sent. "Next batch" asks
 for confirmation while the batch has unlabeled items (and may be kept to the
 owner). No endpoint takes a file path: the app reads and writes only its project.
+
+With overlap (``anchoral overlap``) a share of each batch goes to k different
+labelers, each labeling without seeing the others' labels. The dashboard shows their
+agreement; the review page lists the items they disagree on and records the label a
+reviewer picks (the owner, or any labeler if the project allows it).
 """
 
 from __future__ import annotations
@@ -42,8 +47,10 @@ from anchoral.encoders.base import Encoder
 from anchoral.errors import AnchoralError, ValidationError
 from anchoral.serve.charts import learning_curve_svg
 from anchoral.serve.jobs import BackgroundJob
+from anchoral.store.agreement import KAPPA_NAMES
 from anchoral.store.project import Project
 from anchoral.store.queue import DEFAULT_LEASE_SECONDS, AnnotationQueue, LeaseConflict, StaleLabel
+from anchoral.store.review import ResolvedMeanwhile, agreement_report, count_to_review, resolve, resolved, to_review
 
 TOKEN_COOKIE = "anchoral_token"
 SESSION_COOKIE = "anchoral_session"
@@ -56,6 +63,7 @@ NOTICES = {
     "undone": "Label taken back: label this item again.",
     "busy": "A next batch is already being computed.",
     "released": "Reservation released: the item is back in the queue.",
+    "resolved": "Resolved: that label is the item's label from now on (the labelers' labels stay in its history).",
 }
 HEARTBEAT_SECONDS = 20.0
 TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
@@ -132,14 +140,23 @@ def create_app(
         return HTMLResponse(f"<!doctype html><title>400</title><p>{escape(str(exc))}</p><p><a href='/label'>Back</a></p>", status_code=400)
 
     def page(request: Request, name: str, **context) -> HTMLResponse:
+        with state.project() as project:
+            reviewer = may_review(request, project)
+            waiting_review = count_to_review(project) if reviewer else 0
+            overlap_on = project.overlap().enabled
         return TEMPLATES.TemplateResponse(
             request, name,
             {"project_name": project_dir.name, "annotator": annotator(request), "invited": request.state.labeler,
-             "may_start_batch": may_start_batch(request), **context},
+             "may_start_batch": may_start_batch(request), "may_review": reviewer, "waiting_review": waiting_review,
+             "show_review": reviewer and (overlap_on or waiting_review > 0), **context},
         )
 
     def may_start_batch(request: Request) -> bool:
         return not (owner_only_next_batch and request.state.labeler is not None)
+
+    def may_review(request: Request, project: Project) -> bool:
+        """The owner (the project's own token) resolves disagreements; invited labelers too if the project says so."""
+        return request.state.labeler is None or project.overlap().review_by == "labelers"
 
     def annotator(request: Request) -> str:
         """Who gets the labels: the invited labeler whose link this is, else the name the browser gave itself."""
@@ -157,16 +174,19 @@ def create_app(
 
     @app.get("/label", response_class=HTMLResponse)
     def label_page(request: Request, notice: str | None = None):
-        session = request.state.session
+        session, labeler = request.state.session, annotator(request)
         with state.project() as project:
             queue = state.queue(project)
-            item = queue.next_item(session, reserve=request.state.can_label)
+            item = queue.next_item(session, annotator=labeler, reserve=request.state.can_label)
             progress = project.batch_progress()
+            track = project.track_of(item.position, labeler) if item else ""
             context = {
                 "item": item,
-                "seen": project.newest_event(item.position) if item else 0,
+                "seen": project.newest_event(item.position, track) if item else 0,
+                "overlap_raters": project.raters_of(item.position) if item else 1,
                 "heartbeat_seconds": min(HEARTBEAT_SECONDS, state.lease_seconds / 3),
-                "history": project.history(item.id) if item else [],
+                # on an overlap item, only the labeler's own labels: the others' stay hidden until review
+                "history": [event for event in project.history(item.id) if event.track == track] if item else [],
                 "labels": list(enumerate(project.labels)),
                 "max_keys": MAX_KEYED_LABELS,
                 "progress": progress,
@@ -255,11 +275,14 @@ def create_app(
             rounds = project.rounds()
             per_round = project.labeled_per_round()
             has_heldout = project.heldout() is not None
+            overlap_text = project.overlap().describe()
         curve = [(r.n_labeled, r.metrics["heldout"]["accuracy"]) for r in rounds if "heldout" in r.metrics]
         return page(
             request,
             "dashboard.html",
             summary=summary,
+            kappa_names=KAPPA_NAMES,
+            overlap_text=overlap_text,
             rounds=list(reversed(rounds)),
             per_round=per_round,
             has_heldout=has_heldout,
@@ -268,6 +291,30 @@ def create_app(
             reservations=reservations,
             notice=NOTICES.get(notice or ""),
         )
+
+    @app.get("/review", response_class=HTMLResponse)
+    def review_page(request: Request, notice: str | None = None):
+        with state.project() as project:
+            if not may_review(request, project):
+                return _only_owner_reviews()
+            context = {"waiting": to_review(project), "done": resolved(project), "labels": list(enumerate(project.labels)),
+                       "review_by": project.overlap().review_by}
+        return page(request, "review.html", notice=NOTICES.get(notice or ""), **context)
+
+    @app.post("/review")
+    def submit_review(request: Request, item: int = Form(...), label: int = Form(...), seen: int | None = Form(None)):
+        with state.project() as project:
+            if not may_review(request, project):
+                return _only_owner_reviews()
+            try:
+                resolve(project, item, label, annotator(request), seen=seen)
+            except ResolvedMeanwhile as meanwhile:
+                context = {"waiting": to_review(project), "done": resolved(project),
+                           "labels": list(enumerate(project.labels)), "review_by": project.overlap().review_by}
+                response = page(request, "review.html", error=str(meanwhile), **context)
+                response.status_code = 409
+                return response
+        return RedirectResponse("/review?notice=resolved", status_code=303)
 
     @app.get("/api/status")
     def api_status():
@@ -287,6 +334,15 @@ def create_app(
     return app
 
 
+def _only_owner_reviews() -> HTMLResponse:
+    return HTMLResponse(
+        "<!doctype html><title>403</title><p>Only the project's owner resolves disagreements here "
+        "(`anchoral overlap PROJECT --review-by labelers` lets invited labelers review too).</p>"
+        "<p><a href='/label'>Back</a></p>",
+        status_code=403,
+    )
+
+
 def _summary(project: Project) -> dict:
     counts = project.label_counts()
     progress = project.batch_progress()
@@ -298,8 +354,11 @@ def _summary(project: Project) -> dict:
         "labeled": sum(counts.values()),
         "strategy": project.settings["strategy"],
         "rounds": 0 if latest is None else latest.round,
-        "batch": {"round": progress.round, "labeled": progress.labeled, "total": progress.total},
+        "batch": {"round": progress.round, "labeled": progress.labeled, "in_review": progress.in_review,
+                  "total": progress.total},
         "last_metrics": None if latest is None else latest.metrics,
+        "overlap": project.overlap().as_dict(),
+        "agreement": agreement_report(project),
     }
 
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from anchoral.store.agreement import summarize
 from anchoral.store.database import ProjectError, write
-from anchoral.store.project import Item, LabelEvent, Project, append_label_event
+from anchoral.store.project import OPINIONS, Item, LabelEvent, Project, append_label_event
 
 
 @dataclass(frozen=True)
@@ -81,6 +81,17 @@ def _disagreements(project: Project) -> list[ReviewItem]:
             resolution=own[0] if own else None,
         ))
     return sorted(found, key=lambda entry: (entry.round, entry.item.position))
+
+
+def count_to_review(project: Project) -> int:
+    """How many disagreements wait for a reviewer (``len(to_review(project))``, in one query)."""
+    return project.db.execute(
+        f"""SELECT count(*) FROM overlap_items o
+            WHERE {OPINIONS} >= o.raters
+            AND (SELECT count(DISTINCT e.class) FROM label_events e WHERE e.item = o.item AND e.track != ''
+                 AND e.superseded = 0 AND e.class IS NOT NULL) > 1
+            AND o.item NOT IN (SELECT item FROM label_events WHERE track = '' AND superseded = 0 AND class IS NOT NULL)"""
+    ).fetchone()[0]
 
 
 def to_review(project: Project) -> list[ReviewItem]:
