@@ -168,9 +168,9 @@ def counted_reference_fits(monkeypatch) -> list:
     fits = []
     fit_reference = study_runner.fit_reference
 
-    def counting(encoded, reference, model, model_params, seed, fraction=None):
+    def counting(encoded, reference, model, model_params, seed, fraction=None, **options):
         fits.append((reference, seed, fraction))
-        return fit_reference(encoded, reference, model, model_params, seed, fraction)
+        return fit_reference(encoded, reference, model, model_params, seed, fraction, **options)
 
     monkeypatch.setattr(study_runner, "fit_reference", counting)
     return fits
@@ -279,3 +279,19 @@ def test_the_commands_run_and_report(config_path, finished, tmp_path):
     assert isinstance(result.exception, ConfigError)
     assert "strategies[2].name: unknown strategy 'alvn'" in str(result.exception)
     assert not (tmp_path / "bad").exists()
+
+
+def test_runs_keep_f_enc_of_the_balanced_probing_set_at_the_budget(finished):
+    store = ResultsStore.open(finished)
+    runs = store.runs()
+    key = json.dumps(json.loads(runs["spec"].iloc[0])["benchmark"], sort_keys=True, separators=(",", ":"))
+    probing = store.benchmark_data(key, "probing_set")
+    cells = list(zip(probing["labels"].tolist(), probing["attributes"].tolist()))
+    assert len(set(cells)) == 4 and len({cells.count(cell) for cell in set(cells)}) == 1  # balanced
+    assert store.benchmark_data(key, "pool_features").shape == (200, 256)
+    for run_id in runs["run_id"]:
+        snapshots = store.representations(run_id)
+        assert list(snapshots) == [40]  # no checkpoints: the budget only
+        assert snapshots[40].shape == (len(cells), 32) and snapshots[40].dtype.name == "float16"
+    fit_ids = store.panel_fit_ids()
+    assert fit_ids and all(store.panel_representation(fit_id).shape == (len(cells), 32) for fit_id in fit_ids)

@@ -89,13 +89,14 @@ def oracle_balanced_sample(groups, size: int, rng: np.random.Generator) -> np.nd
 
 
 def fit_reference(encoded: EncodedBenchmark, reference: str, model: str, model_params: dict, seed: int,
-                  fraction: float | None = None) -> dict:
+                  fraction: float | None = None, *, after_fit=None) -> dict:
     """Fit one reference and score it with the runs' evaluator; return its flat record.
 
     ``erm-all`` trains on the whole pool (``fraction`` must be None); ``oracle-balanced``
     on ``oracle_balanced_sample`` of ``fraction`` of the pool. The model is ``model``
     built with ``plain_model_params(model_params)`` and ``seed``'s initial weights (the
-    runs' own), whatever robust head the runs use.
+    runs' own), whatever robust head the runs use. ``after_fit(model, indices)``, if given, is
+    called with the fitted model (e.g. to keep its f_enc of a probing set).
     """
     benchmark = encoded.benchmark
     pool_size = len(benchmark.pool)
@@ -115,6 +116,8 @@ def fit_reference(encoded: EncodedBenchmark, reference: str, model: str, model_p
     report = fitted.fit(take(inputs, indices), benchmark.pool.labels[indices])
     fit_seconds = time.perf_counter() - started
     metrics = BenchmarkEvaluator(encoded, n_seed=0, input_kind=input_kind)(fitted, indices)
+    if after_fit is not None:
+        after_fit(fitted, indices)
     return {
         "benchmark": benchmark.name,
         "reference": reference,

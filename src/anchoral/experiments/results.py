@@ -10,6 +10,13 @@ row per fit in ``reference_panel``, so a resumed study never refits it. Director
 written before that table existed read as having no panel, and gain the table when
 their study is resumed.
 
+Representations for the analyses after the runs (``anchoral.experiments.probing``) are kept
+beside them: per benchmark, the frozen-encoder features of the pool (maps of the pool) and
+the probing set (``benchmark_data``); per run, f_enc of the probing set at each checkpoint
+(``representations``, written in the run's own transaction); per panel fit, f_enc of the
+probing set (``panel_representations``). A directory written before these tables reads as
+having none.
+
 The file records ``format_version``; a directory written by another version, or a
 non-empty directory that is not a run directory, is refused rather than mixed.
 """
@@ -76,6 +83,22 @@ CREATE TABLE IF NOT EXISTS reference_panel (
     seed INTEGER NOT NULL,
     finished_at REAL NOT NULL,
     record TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS representations (
+    run_id TEXT NOT NULL REFERENCES runs(run_id),
+    n_labeled INTEGER NOT NULL,
+    data BLOB NOT NULL,
+    PRIMARY KEY (run_id, n_labeled)
+);
+CREATE TABLE IF NOT EXISTS panel_representations (
+    fit_id TEXT PRIMARY KEY REFERENCES reference_panel(fit_id),
+    data BLOB NOT NULL
+);
+CREATE TABLE IF NOT EXISTS benchmark_data (
+    benchmark_key TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    data BLOB NOT NULL,
+    PRIMARY KEY (benchmark_key, kind)
 );
 """
 
@@ -245,7 +268,39 @@ class ResultsStore:
                                      (benchmark_key,)).fetchone()
         return None if row is None else np.load(io.BytesIO(row[0]))
 
+    def benchmark_data(self, benchmark_key: str, kind: str):
+        """A stored per-benchmark array or text (``"pool_features"``, ``"probing_set"`` (a dict of
+        arrays), ``"probing_error"``), or None."""
+        if not self._has_table("benchmark_data"):
+            return None
+        with closing(self._connect()) as connection:
+            row = connection.execute("SELECT data FROM benchmark_data WHERE benchmark_key = ? AND kind = ?",
+                                     (benchmark_key, kind)).fetchone()
+        return None if row is None else _decode(row[0])
+
+    def representations(self, run_id: str) -> dict[int, np.ndarray]:
+        """f_enc of the probing set by labeled-set size, for one run (empty if none is stored)."""
+        if not self._has_table("representations"):
+            return {}
+        with closing(self._connect()) as connection:
+            rows = connection.execute("SELECT n_labeled, data FROM representations WHERE run_id = ?",
+                                      (run_id,)).fetchall()
+        return {int(n_labeled): _decode(data) for n_labeled, data in rows}
+
+    def panel_representation(self, fit_id: str) -> np.ndarray | None:
+        if not self._has_table("panel_representations"):
+            return None
+        with closing(self._connect()) as connection:
+            row = connection.execute("SELECT data FROM panel_representations WHERE fit_id = ?", (fit_id,)).fetchone()
+        return None if row is None else _decode(row[0])
+
     # -- appending -----------------------------------------------------------------------
+    def add_benchmark_data(self, benchmark_key: str, kind: str, value) -> None:
+        """Store a per-benchmark array, dict of arrays or text once (a second copy is ignored)."""
+        with closing(self._connect()) as connection, connection:
+            connection.execute("INSERT OR IGNORE INTO benchmark_data (benchmark_key, kind, data) VALUES (?, ?, ?)",
+                               (benchmark_key, kind, _encode(value)))
+
     def log_invocation(self, *, jobs: int, n_runs: int, n_already_done: int) -> None:
         with closing(self._connect()) as connection, connection:
             connection.execute(
@@ -260,20 +315,26 @@ class ResultsStore:
             connection.execute("INSERT OR IGNORE INTO reference_entropy (benchmark_key, entropy) VALUES (?, ?)",
                                (benchmark_key, buffer.getvalue()))
 
-    def add_panel_fit(self, fit, record: dict) -> None:
-        """Store one reference-panel fit (a ``config.PanelFit``) and its record; a second copy is ignored."""
+    def add_panel_fit(self, fit, record: dict, representation: np.ndarray | None = None) -> None:
+        """Store one reference-panel fit (a ``config.PanelFit``), its record and f_enc of the probing set
+        (if given), in one transaction; a second copy is ignored."""
         from anchoral.experiments.config import canonical_json
 
         with closing(self._connect()) as connection, connection:
-            connection.execute(
+            inserted = connection.execute(
                 "INSERT OR IGNORE INTO reference_panel (fit_id, spec, benchmark_label, model_label, reference, seed, "
                 "finished_at, record) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 (fit.fit_id, canonical_json(fit.key()), fit.benchmark.label, fit.model_label, fit.reference, fit.seed,
                  time.time(), json.dumps(record, default=json_default)),
-            )
+            ).rowcount
+            if inserted and representation is not None:
+                connection.execute("INSERT OR REPLACE INTO panel_representations (fit_id, data) VALUES (?, ?)",
+                                   (fit.fit_id, _encode(representation)))
 
-    def add_run(self, plan, rows: list[dict], *, started_at: float, seconds: float, worker: str) -> bool:
-        """Store a finished run and all its rounds in one transaction.
+    def add_run(self, plan, rows: list[dict], *, started_at: float, seconds: float, worker: str,
+                representations: dict[int, np.ndarray] | None = None) -> bool:
+        """Store a finished run, all its rounds and its f_enc snapshots of the probing set (by
+        labeled-set size) in one transaction.
 
         Returns False (and stores nothing) if the run is already present."""
         from anchoral.experiments.config import canonical_json
@@ -291,7 +352,33 @@ class ResultsStore:
                         "INSERT INTO rounds (run_id, round, record) VALUES (?, ?, ?)",
                         [(plan.run_id, int(row["round"]), json.dumps(row, default=json_default)) for row in rows],
                     )
+                    connection.executemany(
+                        "INSERT INTO representations (run_id, n_labeled, data) VALUES (?, ?, ?)",
+                        [(plan.run_id, int(size), _encode(array)) for size, array in (representations or {}).items()],
+                    )
             except sqlite3.IntegrityError:
                 return False
         return True
 
+
+
+def _encode(value) -> bytes:
+    """An array, a dict of arrays or a text as bytes (``.npy`` / ``.npz`` / UTF-8 behind a one-byte tag)."""
+    buffer = io.BytesIO()
+    if isinstance(value, str):
+        return b"t" + value.encode("utf-8")
+    if isinstance(value, dict):
+        np.savez(buffer, **value)
+        return b"z" + buffer.getvalue()
+    np.save(buffer, np.asarray(value), allow_pickle=False)
+    return b"a" + buffer.getvalue()
+
+
+def _decode(data: bytes):
+    tag, body = data[:1], data[1:]
+    if tag == b"t":
+        return body.decode("utf-8")
+    if tag == b"z":
+        with np.load(io.BytesIO(body), allow_pickle=False) as archive:
+            return {name: archive[name] for name in archive.files}
+    return np.load(io.BytesIO(body), allow_pickle=False)

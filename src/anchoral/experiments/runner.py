@@ -5,11 +5,13 @@ Order of work:
    value fails before any run starts;
 2. open the run directory's results store (refusing an incompatible one) and skip
    the runs it already holds;
-3. embed each benchmark once (cached on disk), fit the reference panel's missing fits
+3. embed each benchmark once (cached on disk), store what the analyses after the runs need
+   of it (the pool's features and the probing set, ``probing``), fit the reference panel's missing fits
    (erm-all, oracle-balanced; ``references``) and the reference model of ALVIN Table 3's
    uncertainty on the whole labeled pool, all stored, so each is done once;
 4. run the remaining runs, in this process or in ``jobs`` worker processes, with one
-   progress bar over all their rounds; each finished run is committed at once.
+   progress bar over all their rounds; each finished run is committed at once, with its
+   model's f_enc of the probing set at every checkpoint.
 
 Only this (parent) process writes the store; workers return their rows. A run killed
 half-way leaves nothing behind and is redone by the next invocation.
@@ -37,6 +39,7 @@ from anchoral.errors import AnchoralError, ValidationError
 from anchoral.execution import Executor
 from anchoral.experiments.config import ConfigError, RunPlan, StudyConfig, Variant, canonical_json
 from anchoral.experiments.encoded import EncodedBenchmark, encode_benchmark
+from anchoral.experiments.probing import SNAPSHOT_DTYPE, ProbingSet, SnapshotRecorder, probing_set, snapshot_sizes
 from anchoral.experiments.references import fit_reference
 from anchoral.experiments.results import ResultsStore
 from anchoral.experiments.simulate import RunSpec, simulate
@@ -104,6 +107,7 @@ def plan_rounds(config: StudyConfig) -> dict[str, int]:
 
 # -- one run (in this process or a worker) --------------------------------------------------
 _ENCODED: dict[str, EncodedBenchmark] = {}
+_PROBING: dict[str, ProbingSet | str] = {}
 _EVENTS = None
 
 
@@ -116,6 +120,35 @@ def encoded_benchmark(variant: Variant, *, progress: bool = False, executor: Exe
         encoder = make_encoder(variant.encoder, **variant.encoder_params)
         _ENCODED[key] = encode_benchmark(benchmark, encoder, progress=progress, executor=executor)
     return _ENCODED[key]
+
+
+def probing_for(variant: Variant) -> ProbingSet | str:
+    """The benchmark variant's probing set (built once per process), or the one-line reason it has none."""
+    key = benchmark_key(variant)
+    if key not in _PROBING:
+        try:
+            _PROBING[key] = probing_set(encoded_benchmark(variant))
+        except ValidationError as exc:
+            _PROBING[key] = str(exc)
+    return _PROBING[key]
+
+
+def store_benchmark_data(config: StudyConfig, store: ResultsStore, *, progress: bool = False,
+                         executor: Executor | None = None) -> None:
+    """Store, for each benchmark of ``config`` that lacks them, its pool features (float16) and its
+    probing set (ids, labels, attributes) or the reason it has none."""
+    for variant in config.benchmarks:
+        key = benchmark_key(variant)
+        if store.benchmark_data(key, "pool_features") is not None:
+            continue
+        encoded = encoded_benchmark(variant, progress=progress, executor=executor)
+        probing = probing_for(variant)
+        if isinstance(probing, ProbingSet):
+            store.add_benchmark_data(key, "probing_set", {"ids": probing.ids, "labels": probing.labels,
+                                                          "attributes": probing.attributes})
+        else:
+            store.add_benchmark_data(key, "probing_error", probing)
+        store.add_benchmark_data(key, "pool_features", np.asarray(encoded.pool_features).astype(SNAPSHOT_DTYPE))
 
 
 def fit_reference_entropy(encoded: EncodedBenchmark, model: Variant, n_folds: int = REFERENCE_FOLDS) -> np.ndarray | None:
@@ -166,17 +199,21 @@ def batch_analysis(encoded: EncodedBenchmark, reference_entropy: np.ndarray | No
 
 
 def execute_run(plan: RunPlan, reference_entropy: np.ndarray | None, on_round=None,
-                executor: Executor | None = None) -> tuple[list[dict], float, float]:
-    """Run one plan (its pool-wide work through ``executor`` if given); return (rows, started_at, seconds)."""
+                executor: Executor | None = None) -> tuple[list[dict], float, float, dict[int, np.ndarray]]:
+    """Run one plan (its pool-wide work through ``executor`` if given); return (rows, started_at, seconds,
+    f_enc snapshots of the probing set by labeled-set size)."""
     started_at = time.time()
     started = time.perf_counter()
     encoded = encoded_benchmark(plan.benchmark)
     spec = RunSpec(strategy=plan.strategy.name, seed=plan.seed, loop=plan.loop, model=plan.model.name,
                    strategy_params=dict(plan.strategy.params), model_params=dict(plan.model.params))
+    probing = probing_for(plan.benchmark)
+    recorder = (SnapshotRecorder(probing, snapshot_sizes(plan.loop, len(encoded.benchmark.pool)))
+                if isinstance(probing, ProbingSet) else None)
     rows = simulate(encoded, spec, on_round=on_round, batch_analysis=batch_analysis(encoded, reference_entropy),
-                    executor=executor)
+                    executor=executor, after_fit=recorder)
     _add_minority_upsampling(rows, encoded.benchmark)
-    return rows, started_at, time.perf_counter() - started
+    return rows, started_at, time.perf_counter() - started, recorder.snapshots if recorder is not None else {}
 
 
 def _add_minority_upsampling(rows: list[dict], benchmark) -> None:
@@ -209,8 +246,8 @@ def _worker_init(events, parent_pid: int) -> None:
 
 def _worker_run(plan: RunPlan, reference_entropy):
     events = _EVENTS
-    rows, started_at, seconds = execute_run(plan, reference_entropy, on_round=lambda record: events.put(1))
-    return rows, started_at, seconds, f"pid {os.getpid()}"
+    rows, started_at, seconds, snapshots = execute_run(plan, reference_entropy, on_round=lambda record: events.put(1))
+    return rows, started_at, seconds, f"pid {os.getpid()}", snapshots
 
 
 # -- the study ------------------------------------------------------------------------------
@@ -243,9 +280,11 @@ def run_study(config: StudyConfig, out_dir: str | Path | None = None, *, jobs: i
         say(f"reference panel: {len(panel)} fit(s) to do (erm-all, and oracle-balanced at {fractions} of the pool; "
             "per benchmark, plain model and seed)")
     if not pending and not panel:
+        store_benchmark_data(config, store, progress=progress)
         return summary
     started = time.perf_counter()
     with config.execution.make() as executor:
+        store_benchmark_data(config, store, progress=progress, executor=executor)
         _fit_panel(panel, store, summary, progress=progress, executor=executor)
         references = _prepare(config, pending, store, progress=progress, say=say, executor=executor)
         total_rounds = sum(rounds[benchmark_key(plan.benchmark)] for plan in pending)
@@ -271,15 +310,18 @@ def _fit_panel(fits, store, summary, *, progress, executor) -> None:
     with progress_bar(progress and bool(fits)) as bar:
         task = bar.add_task("reference panel", total=len(fits))
         for fit in fits:
+            probing = probing_for(fit.benchmark)
+            recorder = SnapshotRecorder(probing, set()) if isinstance(probing, ProbingSet) else None
             try:
                 record = fit_reference(encoded_benchmark(fit.benchmark), fit.reference, fit.model.name,
-                                       fit.model.params, fit.seed, fit.fraction)
+                                       fit.model.params, fit.seed, fit.fraction,
+                                       after_fit=None if recorder is None else recorder.keep)
             except (KeyboardInterrupt, SystemExit):
                 raise
             except Exception as exc:  # one bad fit must not stop the runs
                 summary.failures.append((fit.describe(), _error_text(exc)))
                 continue
-            store.add_panel_fit(fit, record)
+            store.add_panel_fit(fit, record, None if recorder is None else recorder.snapshots.get(-1))
             bar.advance(task)
 
 
@@ -305,8 +347,8 @@ def _description(done: int, total: int) -> str:
 
 
 def _finish(plan, result, store, summary, bar, task, total) -> None:
-    rows, started_at, seconds, worker = result
-    if store.add_run(plan, rows, started_at=started_at, seconds=seconds, worker=worker):
+    rows, started_at, seconds, worker, snapshots = result
+    if store.add_run(plan, rows, started_at=started_at, seconds=seconds, worker=worker, representations=snapshots):
         summary.n_completed += 1
     bar.update(task, description=_description(summary.n_completed + len(summary.failures), total))
 
@@ -315,14 +357,15 @@ def _run_here(pending, references, store, summary, bar, task, executor) -> None:
     for plan in pending:
         entropy = references[reference_key(plan.benchmark, plan.model)]
         try:
-            rows, started_at, seconds = execute_run(plan, entropy, on_round=lambda record: bar.advance(task),
-                                                    executor=executor)
+            rows, started_at, seconds, snapshots = execute_run(plan, entropy, on_round=lambda record: bar.advance(task),
+                                                               executor=executor)
         except (KeyboardInterrupt, SystemExit):
             raise
         except Exception as exc:  # one bad run must not lose the others
             summary.failures.append((plan.describe(), _error_text(exc)))
             continue
-        _finish(plan, (rows, started_at, seconds, f"pid {os.getpid()}"), store, summary, bar, task, len(pending))
+        _finish(plan, (rows, started_at, seconds, f"pid {os.getpid()}", snapshots), store, summary, bar, task,
+                len(pending))
 
 
 def _run_in_workers(pending, references, store, summary, bar, task, jobs) -> None:

@@ -75,7 +75,7 @@ def json_default(value):
 
 
 def simulate(encoded: EncodedBenchmark, spec: RunSpec, *, on_round=None, batch_analysis=None,
-             executor: Executor | None = None) -> list[dict]:
+             executor: Executor | None = None, after_fit=None) -> list[dict]:
     """Run one active-learning simulation and return one flat record per round.
 
     ``batch_analysis(labeled_before, selected) -> dict``, if given, adds its entries to
@@ -88,6 +88,10 @@ def simulate(encoded: EncodedBenchmark, spec: RunSpec, *, on_round=None, batch_a
 
     ``executor`` (``anchoral.execution``) runs each round's pool-wide prediction and
     search; the records are the same as without it.
+
+    ``after_fit(model, labeled_indices)``, if given, is called with each round's fitted
+    model after it is evaluated (e.g. ``probing.SnapshotRecorder``, which keeps f_enc of a
+    probing set at chosen rounds).
     """
     benchmark = encoded.benchmark
     pool_labels = benchmark.pool.labels
@@ -100,6 +104,8 @@ def simulate(encoded: EncodedBenchmark, spec: RunSpec, *, on_round=None, batch_a
     seed_indices = stratified_seed_set(pool_labels, loop.seed_size(pool_size), encoded.n_classes,
                                        np.random.default_rng(spec.seed), min_per_class=spec.loop.min_seed_per_class)
     evaluator = BenchmarkEvaluator(encoded, n_seed=seed_indices.size, input_kind=input_kind)
+    if after_fit is not None:
+        evaluator = _then(evaluator, after_fit)
     records = loop.run(encoded.pool_features, SimulatedOracle(pool_labels), np.random.default_rng([spec.seed, 1]),
                        seed_indices=seed_indices, evaluate=evaluator, on_round=on_round,
                        inputs=list(benchmark.pool.texts) if input_kind == "texts" else None)
@@ -133,6 +139,15 @@ def simulate(encoded: EncodedBenchmark, spec: RunSpec, *, on_round=None, batch_a
             "loop_config": json.dumps(asdict(spec.loop), sort_keys=True),
         })
     return rows
+
+
+def _then(evaluate, after_fit):
+    def evaluate_then(model, labeled_indices):
+        metrics = evaluate(model, labeled_indices)
+        after_fit(model, labeled_indices)
+        return metrics
+
+    return evaluate_then
 
 
 def _minority_inference(benchmark, diagnostics: dict, labeled: np.ndarray) -> dict:
