@@ -85,9 +85,22 @@ def with_execution(study, backend: str | None, address: str | None, num_cpus: in
     return dataclasses.replace(study, execution=execution)
 
 
-def report(run_dir: Path = typer.Argument(..., help="A run directory written by `anchoral run`.")):
+def report(
+    run_dir: Path = typer.Argument(..., help="A run directory written by `anchoral run`."),
+    probe: str = typer.Option("linear", "--probe", help="MDL probe of the shortcut-extractability table: linear or mlp."),
+    map_: Optional[bool] = typer.Option(
+        None, "--map/--no-map",
+        help="Require the map of acquisitions (an error if the directory stored no representations); "
+             "default: drawn when it can be."),
+    map_seed: Optional[int] = typer.Option(None, "--map-seed", help="Seed of the runs the map shows (default: the smallest)."),
+    map_fraction: Optional[float] = typer.Option(
+        None, "--map-fraction", help="Fraction of the pool labeled the map shows (default: the end of the budget)."),
+    map_method: str = typer.Option("tsne", "--map-method", help="2-D embedding of the map: tsne, or umap (needs anchoral[map])."),
+):
     """Write report.md, tables/*.csv and figures/*.png for a run directory."""
-    from anchoral.experiments.study_report import write_study_report
+    from anchoral.experiments.study_report import MapRequest, write_study_report
 
-    path = write_study_report(run_dir)
+    request = MapRequest(seed=map_seed, fraction=map_fraction, method=map_method, required=map_ is True,
+                         draw=map_ is not False)
+    path = write_study_report(run_dir, probe=probe, map_request=request)
     Console().print(f"report: {path} (tables in {path.parent / 'tables'}, figures in {path.parent / 'figures'})")

@@ -135,8 +135,9 @@ def probing_for(variant: Variant) -> ProbingSet | str:
 
 def store_benchmark_data(config: StudyConfig, store: ResultsStore, *, progress: bool = False,
                          executor: Executor | None = None) -> None:
-    """Store, for each benchmark of ``config`` that lacks them, its pool features (float16) and its
-    probing set (ids, labels, attributes) or the reason it has none."""
+    """Store, for each benchmark of ``config`` that lacks them, its pool (groups, group names and
+    features as float16) and its probing set (ids, labels, attributes) or the reason it has none.
+    The features go last: their presence says the rest is there."""
     for variant in config.benchmarks:
         key = benchmark_key(variant)
         if store.benchmark_data(key, "pool_features") is not None:
@@ -148,6 +149,11 @@ def store_benchmark_data(config: StudyConfig, store: ResultsStore, *, progress: 
                                                           "attributes": probing.attributes})
         else:
             store.add_benchmark_data(key, "probing_error", probing)
+        pool = encoded.benchmark.pool
+        store.add_benchmark_data(key, "pool", {"labels": pool.labels, "groups": pool.groups,
+                                               "group_names": np.asarray(encoded.benchmark.group_names),
+                                               "minority_groups": np.asarray(encoded.benchmark.minority_groups,
+                                                                             dtype=np.int64)})
         store.add_benchmark_data(key, "pool_features", np.asarray(encoded.pool_features).astype(SNAPSHOT_DTYPE))
 
 

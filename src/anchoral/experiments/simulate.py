@@ -135,6 +135,7 @@ def simulate(encoded: EncodedBenchmark, spec: RunSpec, *, on_round=None, batch_a
             "first_loss": record.fit.first_loss,
             "final_loss": record.fit.final_loss,
             "selected": record.selected.tolist(),
+            **({"seed_indices": seed_indices.tolist()} if record.round == 0 else {}),
             "diagnostics": json.dumps(record.diagnostics, default=json_default, sort_keys=True),
             "loop_config": json.dumps(asdict(spec.loop), sort_keys=True),
         })

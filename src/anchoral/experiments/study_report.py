@@ -2,15 +2,19 @@
 of whatever a study's run directory holds.
 
 Written next to the results: ``report.md``, ``tables/*.csv`` and ``figures/*.png``.
-Every table and figure is built from the stored rounds alone (no data or model is
-loaded), so a report of a half-finished study shows what has finished.
+Every table and figure is built from what the run directory stores (rounds, and the
+representations of ``anchoral.experiments.probing``; no data or model is loaded), so a
+report of a half-finished study shows what has finished. The analyses of stored
+representations (``anchoral.experiments.analyses``: shortcut extractability, the map of
+acquisitions) cache their results in the directory's ``cache/``; their cost is printed
+in the report's last section.
 """
 
 from __future__ import annotations
 
 import json
 import re
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from functools import partial
 from pathlib import Path
 
@@ -18,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from anchoral.errors import AnchoralError
-from anchoral.experiments import plots, tables
+from anchoral.experiments import analyses, plots, tables
 from anchoral.experiments.config import DEFAULT_FRACTIONS, ConfigError, StudyConfig, load_config
 from anchoral.experiments.references import MISSING_RANDOM, panel_at_fractions, panel_note
 from anchoral.experiments.report import METRIC_LABELS, markdown_table
@@ -47,8 +51,26 @@ def _fractions(config: StudyConfig | None, results: pd.DataFrame) -> tuple[float
     return tuple(sorted({float(v) for v in values if isinstance(v, float)})) or DEFAULT_FRACTIONS
 
 
-def write_study_report(run_dir: str | Path) -> Path:
-    """Write report.md, tables/*.csv and figures/*.png for ``run_dir``; return report.md's path."""
+@dataclass(frozen=True)
+class MapRequest:
+    """Which map of acquisitions to draw: ``seed`` (default: the smallest), ``fraction`` of the pool
+    labeled (default: the end of the budget), ``method`` of the 2-D embedding; ``required`` = asked for
+    explicitly, so a run directory without stored representations is an error rather than a note;
+    ``draw`` = False leaves the map out."""
+
+    seed: int | None = None
+    fraction: float | None = None
+    method: str = "tsne"
+    required: bool = False
+    draw: bool = True
+
+
+def write_study_report(run_dir: str | Path, *, probe: str = "linear", map_request: MapRequest = MapRequest()) -> Path:
+    """Write report.md, tables/*.csv and figures/*.png for ``run_dir``; return report.md's path.
+
+    ``probe`` is the MDL probe of the shortcut-extractability table (``"linear"`` or ``"mlp"``);
+    ``map_request`` chooses the map of acquisitions. Bad options and a required map the directory
+    cannot draw raise before anything is written."""
     run_dir = Path(run_dir)
     store = ResultsStore.open(run_dir)
     results = store.load_results()
@@ -57,6 +79,7 @@ def write_study_report(run_dir: str | Path) -> Path:
     config = _stored_config(run_dir)
     baseline = config.report.baseline if config is not None else "random"
     fractions = _fractions(config, results)
+    maps = _plan_maps(store, results, fractions, map_request, probe)
     tables_dir, figures_dir = run_dir / "tables", run_dir / "figures"
     tables_dir.mkdir(exist_ok=True)
     figures_dir.mkdir(exist_ok=True)
@@ -155,6 +178,48 @@ def write_study_report(run_dir: str | Path) -> Path:
         "split into anchor creation and example selection. Fit = training the head each round.",
         timing, benchmarks, tables.selection_time_markdown)
 
+    extractability, reasons, mdl_cost = analyses.extractability(store, results, probe=probe)
+    costs = [mdl_cost] if mdl_cost is not None else []
+    if not extractability.empty:
+        extractability.to_csv(tables_dir / f"table5_extractability_{probe}.csv", index=False)
+    lines += ["## Shortcut extractability (ALVIN Table 5)", "",
+              f"Minimum-description-length probing of the shortcut attribute from each trained model's f_enc (online "
+              f"code, Voita & Titov 2020; {probe} probe): a probing set from the benchmark's test splits, balanced "
+              "over label x attribute, sent in blocks of 0.1, 0.2, ..., 50, 100% of it, the first with the uniform "
+              "code, each next one with the cross-entropy of a probe trained on the earlier blocks. Compression = "
+              "uniform codelength / online codelength (1 = the attribute cannot be read; higher = easier to "
+              "extract). Probe accuracy: the last probe on the held-out second half. Mean ± std over seeds; the "
+              "reference panel's fits below the strategies.", ""]
+    for benchmark in benchmarks:
+        if benchmark in reasons:
+            lines += [f"### {benchmark}", "", f"Not computed: {reasons[benchmark]}", ""]
+        elif not extractability.empty and benchmark in set(extractability["benchmark"]):
+            lines += [f"### {benchmark}", "", analyses.extractability_markdown(extractability, benchmark), ""]
+        else:
+            lines += [f"### {benchmark}", "", f"Not computed: no run stored representations "
+                      f"({analyses.NO_REPRESENTATIONS}).", ""]
+
+    lines += ["## What each strategy acquires (Tamkin et al. Appendix H)", ""]
+    if isinstance(maps, str):
+        lines += [f"No map: {maps}", ""]
+    else:
+        for benchmark, (key, seed, n_labeled, pool) in maps.items():
+            coordinates, seconds, cached = analyses.pool_map(store, key, method=map_request.method)
+            costs.append(analyses.Cost(f"map of the pool ({map_request.method})", 1, seconds, int(cached),
+                                       f"{benchmark}: 2-D embedding of the {len(coordinates)} pool examples' "
+                                       "frozen features, computed once per run directory"))
+            panels = analyses.map_panels(results, benchmark, seed, n_labeled)
+            path = analyses.plot_acquisition_map(
+                coordinates, pool["groups"], [str(name) for name in pool["group_names"]], pool["minority_groups"],
+                panels, figures_dir / f"map-{slug(benchmark)}.png",
+                title=f"{benchmark}: seed {seed}, {n_labeled} labels ({map_request.method} of the frozen features)")
+            lines += [f"### {benchmark}", "",
+                      f"{map_request.method} of the pool's frozen-encoder features (shared by every strategy); "
+                      f"seed {seed}, at {n_labeled} labels. Small dots: the pool, colour = group; black x: the "
+                      "seed set; large dots: the strategy's acquisitions; gold stars: where the anchors of ALVIN's "
+                      "last selection fall (each at its nearest unlabeled example in f_enc; area = anchors there).",
+                      "", f"![map of acquisitions, {benchmark}](figures/{path.name})", ""]
+
     alvin_sections = []
     for benchmark in benchmarks:
         panels = tables.alvin_panels(results, benchmark)
@@ -191,9 +256,58 @@ def write_study_report(run_dir: str | Path) -> Path:
             lines += [f"## Gain vs correlation strength rho (Tamkin et al. Fig. 8, 9): {name}", "",
                       _rho_markdown(points), "", f"![gain vs rho](figures/{path.name})", ""]
 
+    lines += ["## Cost of the analyses of stored representations", "",
+              "Wall time on this machine when each was computed (read back from `cache/` afterwards).", ""]
+    lines += [markdown_table(["analysis", "computations", "seconds in all", "seconds each", "from the cache", "what"],
+                             [[c.analysis, str(c.count), f"{c.seconds:.1f}", f"{c.seconds / c.count:.2f}",
+                               str(c.cached), c.detail] for c in costs]) if costs else "(none computed)", ""]
+
     report = run_dir / "report.md"
     report.write_text("\n".join(lines))
     return report
+
+
+def _plan_maps(store, results, fractions, request: MapRequest, probe: str) -> dict | str:
+    """{benchmark: (benchmark key, seed, labels, stored pool)} of the maps to draw, or why there are none
+    (an error instead when the map is required); the options checked before anything is written."""
+    from anchoral.metrics.mdl import PROBES
+
+    if probe not in PROBES:
+        raise AnchoralError(f"--probe must be one of {', '.join(PROBES)}; got {probe!r}")
+    if request.method not in analyses.MAP_METHODS:
+        raise AnchoralError(f"--map-method must be one of {', '.join(analyses.MAP_METHODS)}; got {request.method!r}")
+    if not request.draw:
+        return "left out (--no-map)"
+    seeds = sorted(results["seed"].unique().tolist())
+    seed = seeds[0] if request.seed is None else request.seed
+    if seed not in seeds:
+        raise AnchoralError(f"--map-seed {seed} is not a seed of this run directory; its seeds: {seeds}")
+    runs = store.runs()
+    maps, missing = {}, []
+    for benchmark, rows in results.groupby("benchmark_label", sort=False):
+        key = analyses.benchmark_key_of(runs.loc[runs["benchmark_label"] == benchmark, "spec"].iloc[0])
+        pool = store.benchmark_data(key, "pool")
+        if pool is None or store.benchmark_data(key, "pool_features") is None or "seed_indices" not in rows.columns:
+            missing.append(benchmark)
+            continue
+        reached = rows.loc[rows["seed"] == seed, "n_labeled"]
+        if request.fraction is None:
+            n_labeled = int(reached.max())
+        else:
+            n_labeled = tables.checkpoint_count(request.fraction, len(pool["labels"]))
+            if not (reached == n_labeled).any():
+                raise AnchoralError(f"no run of {benchmark!r} with seed {seed} has {n_labeled} labels "
+                                    f"({100 * request.fraction:g}% of the pool); choose a --map-fraction among "
+                                    f"{[float(f) for f in fractions]} or leave it out for the end of the budget")
+        maps[benchmark] = (key, seed, n_labeled, pool)
+    if missing:
+        reason = (f"{store.run_dir} holds no stored representations for {', '.join(repr(b) for b in missing)} "
+                  f"({analyses.NO_REPRESENTATIONS})")
+        if request.required:
+            raise analyses.MissingRepresentations(reason)
+        if not maps:
+            return reason
+    return maps
 
 
 def _panel_text(panel: pd.DataFrame, *, random_present: bool) -> str:
