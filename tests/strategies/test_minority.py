@@ -53,7 +53,6 @@ def test_points_between_clusters_are_not_candidates():
     probabilities = local.pool_probabilities
     probabilities[30] = [0.01, 0.99]  # the most "positive" point of the pool, but unsure of its cluster
     assert 30 in MinoritySeeking(confident_quantile=0.0).select(local, 10, np.random.default_rng(0)).indices
-    assert 30 in MinoritySeeking().select(local, 10, np.random.default_rng(0)).indices  # the default keeps every point
     assert 30 not in MinoritySeeking(confident_quantile=0.1).select(local, 10, np.random.default_rng(0)).indices
 
 
@@ -117,7 +116,7 @@ def test_a_batch_as_large_as_the_unlabeled_pool_takes_all_of_it_and_a_larger_one
     for quantile in (0.0, 0.5):
         selection = MinoritySeeking(confident_quantile=quantile).select(every, 40, np.random.default_rng(0))
         assert sorted(selection.indices.tolist()) == list(range(1, 80, 2))
-    assert selection.diagnostics["fallbacks"]  # half the pool is a candidate: entropy took the rest
+    assert selection.diagnostics["fallbacks"]  # at 0.5 half the pool is a candidate: entropy took the rest
     with pytest.raises(ValidationError, match="exceeds the 40 unlabeled examples"):
         MinoritySeeking().select(every, 41, np.random.default_rng(0))
 
