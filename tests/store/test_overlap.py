@@ -271,3 +271,23 @@ def test_many_labelers_in_threads_give_each_overlap_item_exactly_k_labels(team):
     per_item = dict(team.db.execute("SELECT item, count(DISTINCT track) FROM label_events WHERE source = 'web' GROUP BY item"))
     assert all(per_item[position] == (3 if position in overlap else 1) for position in range(10, 30))
     assert len(overlap) == 10 and np.isin(list(range(10, 30)), list(labels_now(team))).all()
+
+
+def test_a_round_never_selects_an_item_awaiting_its_labelers_agreement(team, encoder):
+    from anchoral.store.rounds import run_round
+
+    queue = AnnotationQueue(team)
+    number = manual_round(team, [10, 11, 12, 13])
+    assert number and team.raters_of(10) == 2
+    label_as(queue, "s-alice", "alice", 0)          # 10: one of its two labelers so far
+    label_as(queue, "s-alice", "alice", 0)          # 11
+    label_as(queue, "s-bob", "bob", 1)              # 10: a disagreement, in review
+    waiting = team.awaiting_agreement().tolist()
+    assert waiting == [10, 11] and not {10, 11} & set(team.current_labels()[0].tolist())
+    for _ in range(2):  # strategy ranking or not, the batch is full and skips them
+        result = run_round(team, strategy="entropy", n=50, encoder=encoder)
+        positions = team.positions_of(result.selected_ids).values()
+        assert len(result.selected_ids) == 50 and not {10, 11} & set(positions)
+    every = run_round(team, strategy="random", n=1000, encoder=encoder)  # more than is selectable: what is left
+    unlabeled = team.pool_size - len(team.current_labels()[0]) - 2
+    assert len(every.selected_ids) == unlabeled and not {10, 11} & set(team.positions_of(every.selected_ids).values())

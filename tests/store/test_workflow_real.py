@@ -48,7 +48,7 @@ def test_three_rounds_on_a_vader_csv(tmp_path):
 
     status = json.loads(cli("status", project, "--json"))
     assert status["labeled"] == 30 and status["rounds"] == 3
-    assert status["current_batch"] == {"round": 3, "labeled": 10, "total": 10}
+    assert status["current_batch"] == {"round": 3, "labeled": 10, "total": 10, "in_review": 0}
     assert status["last_metrics"]["n_labeled"] == 20 and status["last_metrics"]["heldout"]["n"] == 80
 
     cli("export", project, "--format", "csv", "--predictions", "--no-progress", "-o", tmp_path / "out.csv")

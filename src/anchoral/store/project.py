@@ -314,6 +314,17 @@ class Project:
         last_event = self.db.execute("SELECT coalesce(max(event), 0) FROM label_events").fetchone()[0]
         return positions, classes, last_event
 
+    def awaiting_agreement(self) -> np.ndarray:
+        """Positions of overlap items that some of their labelers have labeled but that have no
+        label to train on yet (others still to label, or a disagreement in review): not
+        training data, and not to be selected again either."""
+        rows = self.db.execute(
+            "SELECT DISTINCT e.item FROM label_events e JOIN overlap_items o ON o.item = e.item "
+            "WHERE e.track != '' AND e.superseded = 0 AND e.class IS NOT NULL "
+            "AND e.item NOT IN (SELECT item FROM current_labels) ORDER BY e.item"
+        ).fetchall()
+        return np.array([row[0] for row in rows], dtype=np.int64)
+
     def label_counts(self) -> dict[str, int]:
         counts = dict.fromkeys(self.labels, 0)
         for row in self.db.execute("SELECT class, count(*) FROM current_labels GROUP BY class"):

@@ -174,9 +174,12 @@ def _run_round(project: Project, *, strategy, n, params, encoder, progress) -> R
 
     positions, classes, last_event = project.current_labels()
     unlabeled = np.setdiff1d(np.arange(project.pool_size), positions)
-    if unlabeled.size == 0:
-        raise ProjectError("every item in the pool is labeled; there is nothing left to select")
-    n = min(int(n), int(unlabeled.size))
+    waiting = project.awaiting_agreement()  # overlap items part-labeled or in review: never selected again
+    selectable = int(unlabeled.size - np.intersect1d(unlabeled, waiting).size)
+    if selectable == 0:
+        raise ProjectError("every item in the pool is labeled or awaiting its labelers' agreement; "
+                           "there is nothing left to select")
+    n = min(int(n), selectable)
     latest = project.latest_round()
     round_number = (latest.round if latest else 0) + 1
     rng = np.random.default_rng([seed, round_number])
@@ -185,8 +188,10 @@ def _run_round(project: Project, *, strategy, n, params, encoder, progress) -> R
     features = np.asarray(embed(texts, encoder, progress))
     timings = {"embed_seconds": time.perf_counter() - started}
     metrics: dict = {"n_labeled": int(positions.size), "label_counts": label_counts(project.labels, classes)}
+    # Strategies see items awaiting agreement as unlabeled: ask for as many more and drop them.
+    asked = min(n + waiting.size, int(unlabeled.size))
     outcome = fit_and_select(
-        chosen, lambda: make_project_model(project), positions, classes, n, rng,
+        chosen, lambda: make_project_model(project), positions, classes, asked, rng,
         features=features, inputs=texts if reads_texts(project) else None, class_names=project.labels,
         evaluate=lambda fitted: _measure(project, fitted, encoder, progress), progress=progress,
     )
@@ -195,6 +200,10 @@ def _run_round(project: Project, *, strategy, n, params, encoder, progress) -> R
     if outcome.fitted is not None:
         timings.update(fit_seconds=outcome.fitted.seconds, select_seconds=outcome.select_seconds)
     used, selected, scores = outcome.strategy, outcome.selection.indices, outcome.selection.scores
+    if waiting.size:
+        keep = np.flatnonzero(~np.isin(selected, waiting))[:n]
+        metrics["skipped_awaiting_agreement"] = int(np.isin(selected, waiting).sum())
+        selected, scores = selected[keep], None if scores is None else np.asarray(scores)[keep]
     timings["total_seconds"] = time.perf_counter() - started
     metrics["timings"] = {key: round(value, 3) for key, value in timings.items()}
     number = project.record_round(
