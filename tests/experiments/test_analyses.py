@@ -152,3 +152,11 @@ def test_a_probing_set_too_small_for_the_schedule_is_reported_in_one_line(tmp_pa
     report = write_study_report(out, map_request=MapRequest(draw=False)).read_text()
     line = next(line for line in report.splitlines() if line.startswith("Not computed:"))
     assert "first block of the MDL schedule holds 0 example(s)" in line and "at least 2000 examples" in line
+
+
+def test_umap_is_the_optional_second_map_method(study):
+    pytest.importorskip("umap")
+    features = ResultsStore.open(study).benchmark_data(
+        analyses.benchmark_key_of(ResultsStore.open(study).runs()["spec"].iloc[0]), "pool_features")
+    coordinates = analyses.embed_2d(np.asarray(features, dtype=np.float32), method="umap")
+    assert coordinates.shape == (400, 2) and np.isfinite(coordinates).all()
