@@ -1,5 +1,7 @@
 """What a labeling project's round imports: scikit-learn (about 2 s) only when a strategy or
-an inference actually clusters, not at import time (issue "Labeling as a team", item 6)."""
+an inference actually clusters, pandas (0.35 s) and scipy (0.2 s) not at all, the MiniLM
+stack only when a text is not in the embedding cache (issue "Labeling as a team", item 6;
+``benchmarks/query_speed.py`` times the whole round)."""
 
 import subprocess
 import sys
@@ -9,6 +11,21 @@ def test_a_projects_round_module_does_not_import_scikit_learn():
     code = "import sys, anchoral.store.rounds, anchoral.strategies, anchoral.groups; print('sklearn' in sys.modules)"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
     assert done.stdout.strip() == "False"
+
+
+def test_a_projects_round_imports_neither_pandas_nor_scipy_nor_the_encoder_stack():
+    code = ("import sys, anchoral.cli, anchoral.store.rounds, anchoral.strategies, anchoral.encoders.minilm\n"
+            "print(sorted(m for m in ('pandas', 'scipy', 'transformers', 'tokenizers') if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
+    assert done.stdout.strip() == "[]"
+
+
+def test_the_data_package_still_gives_every_name_it_lists():
+    code = ("import anchoral.data as data\n"
+            "missing = [name for name in data.__all__ if getattr(data, name, None) is None]\n"
+            "print(missing, data.load_benchmark.__module__)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
+    assert done.stdout.strip() == "[] anchoral.data.benchmarks"
 
 
 def test_clustering_still_works_once_it_is_needed():

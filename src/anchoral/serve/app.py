@@ -34,6 +34,7 @@ import hashlib
 import hmac
 import re
 import secrets
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote, unquote
@@ -105,6 +106,7 @@ def create_app(
     Project.open(project_dir).close()
     app = FastAPI(title="anchoral annotation", docs_url=None, redoc_url=None, openapi_url=None)
     state = _AppState(project_dir, token, lease_seconds, encoder)
+    threading.Thread(target=state.warm_up, name="anchoral-warm-up", daemon=True).start()
     token_cookie, session_cookie, annotator_cookie = cookie_names(project_dir)
     app.state.anchoral = state
 
@@ -413,6 +415,19 @@ class _AppState:
 
             self._encoder = MiniLMEncoder()
         return self._encoder
+
+    def warm_up(self) -> None:
+        """Import what a round needs (the model's stack, torch for the MLP head: 1.5-2 s) while
+        the server waits for its first click, so the first "Next batch" is as fast as the rest."""
+        try:
+            from anchoral.store.rounds import make_project_model
+            from anchoral.strategies import make_strategy
+
+            with self.project() as project:
+                make_project_model(project)
+                make_strategy(project.settings["strategy"])
+        except Exception:  # a warm-up only: the round itself reports any problem
+            pass
 
     def _next_batch(self, report) -> int:
         from anchoral.store.rounds import run_round

@@ -15,14 +15,13 @@ The top-b scores are selected.
 from __future__ import annotations
 
 import numpy as np
-import scipy.sparse
-from scipy.special import xlogy
 
 from anchoral.errors import ValidationError
 from anchoral.execution import knn
 from anchoral.strategies.base import RoundState, Selection, Strategy
 from anchoral.strategies.bertkm import l2_normalise
 from anchoral.strategies.ranking import top_k_random_ties
+from anchoral.strategies.uncertainty import xlogx
 from anchoral.validation import check_positive_int
 
 PROBABILITY_FLOOR = 1e-12
@@ -47,7 +46,9 @@ def mean_neighbour_kl(labeled_probabilities: np.ndarray, neighbours: np.ndarray,
     n_candidates, k = neighbours.shape
     # Per labeled example: its negative entropy, then its prediction; averaged over each
     # candidate's neighbours by one sparse product (8x faster than a (n, k, C) gather + mean).
-    per_labeled = np.column_stack([xlogy(labeled, labeled).sum(axis=1), labeled])
+    import scipy.sparse  # on first use: a project's round imports every strategy module
+
+    per_labeled = np.column_stack([xlogx(labeled).sum(axis=1), labeled])
     membership = scipy.sparse.csr_matrix(
         (np.full(neighbours.size, 1.0 / k), neighbours.ravel(), np.arange(0, neighbours.size + 1, k)),
         shape=(n_candidates, labeled.shape[0]))
