@@ -15,7 +15,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test,ray,onnx,map]'
+	$(BIN)/python -m pip install --quiet -e '.[test,ray,onnx,map,hf]'
 	touch $(STAMP)
 
 setup: $(STAMP)
@@ -32,7 +32,7 @@ test: $(STAMP) $(CHROMIUM)
 
 # The peers (small-text, scikit-activeml) and the int8 ONNX encoder, for benchmarks/ only.
 bench-setup: $(STAMP)
-	$(BIN)/python -m pip install --quiet -e '.[test,ray,bench,onnx,map]'
+	$(BIN)/python -m pip install --quiet -e '.[test,ray,bench,onnx,map,hf]'
 
 clean:
 	rm -rf $(VENV)

@@ -211,7 +211,7 @@ def test_a_dataframe_pool_by_text_column_or_feature_columns(pool):
 
 
 def test_a_hugging_face_dataset_pool():
-    datasets = pytest.importorskip("datasets")
+    import datasets  # the test setup installs the "hf" extra
     dataset = datasets.Dataset.from_dict({"text": TEXTS, "label": SENTIMENT})
     learner = ActiveLearner(strategy="entropy", model=LogisticRegression(), encoder="hashing").set_pool(dataset, text_column="text")
     learner.teach([0, 1, 2, 3], dataset["label"][:4])
