@@ -189,3 +189,12 @@ def test_an_item_position_too_large_for_sqlite_is_a_clear_error(project, batch):
     for action in (lambda: queue.label("a", huge, 0, "ann"), lambda: queue.skip("a", huge), lambda: queue.renew("a", huge)):
         with pytest.raises(ProjectError, match="no item at position 99999999999999999999999"):
             action()
+
+
+def test_the_dashboard_names_who_holds_each_reservation(project, encoder):
+    run_round(project, encoder=encoder)
+    queue = AnnotationQueue(project)
+    queue.next_item("s-alice", annotator="Алиса")
+    queue.next_item("s-anonymous")
+    assert queue.holders() == {"s-alice": "Алиса"}
+    assert {session for _, session, _ in queue.reservations()} == {"s-alice", "s-anonymous"}

@@ -273,7 +273,8 @@ def create_app(
     def dashboard(request: Request, notice: str | None = None):
         with state.project() as project:
             summary = _summary(project)
-            reservations = state.queue(project).reservations()
+            queue = state.queue(project)
+            reservations, holders = queue.reservations(), queue.holders()
             rounds = project.rounds()
             per_round = project.labeled_per_round()
             has_heldout = project.heldout() is not None
@@ -291,6 +292,7 @@ def create_app(
             curve=learning_curve_svg(curve),
             job=state.job.status(),
             reservations=reservations,
+            holders=holders,
             notice=NOTICES.get(notice or ""),
         )
 

@@ -217,6 +217,11 @@ class AnnotationQueue:
         ).fetchall()
         return [(self.project.item(row[0]), row[1], row[2] - now) for row in rows]
 
+    def holders(self) -> dict[str, str]:
+        """Who labels in each session that holds a lease (the name it labels as), for the dashboard."""
+        rows = self.db.execute("SELECT DISTINCT session, annotator FROM leases WHERE annotator IS NOT NULL").fetchall()
+        return {row[0]: row[1] for row in rows}
+
     def skip(self, session: str, position: int) -> None:
         """Put an item behind every other pending item for this session and end its lease."""
         self.project.item(position)
