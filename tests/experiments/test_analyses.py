@@ -17,6 +17,7 @@ from anchoral.experiments.config import load_config
 from anchoral.experiments.results import ResultsStore
 from anchoral.experiments.runner import run_study
 from anchoral.experiments.study_report import MapRequest, write_study_report
+from anchoral.metrics.mdl import online_codelength
 
 pytestmark = pytest.mark.real_data
 
@@ -87,10 +88,19 @@ def test_report_tables_shortcut_extractability_per_strategy_and_fraction_with_th
     assert (run_dir / "tables" / "table5_extractability_linear.csv").exists()
 
 
-def test_mlp_probe_has_its_own_cache_and_table(study, tmp_path):
+def test_mlp_probe_has_its_own_cache_and_table(study, tmp_path, monkeypatch):
     run_dir = copy_of(study, tmp_path)
+    probes = []
+
+    def quick(representation, targets, *, probe):  # the MLP probe's own codes are tested in tests/metrics
+        probes.append(probe)
+        return online_codelength(representation, targets, probe="linear")
+
+    monkeypatch.setattr(analyses, "online_codelength", quick)
     write_study_report(run_dir, probe="mlp", map_request=MapRequest(draw=False))
-    assert (run_dir / "cache" / "mdl-mlp.json").exists() and not (run_dir / "cache" / "mdl-linear.json").exists()
+    assert set(probes) == {"mlp"}
+    assert len(list((run_dir / "cache").glob("mdl-mlp-*.json"))) == 1
+    assert not list((run_dir / "cache").glob("mdl-linear-*.json"))
     assert "mlp probe" in (run_dir / "report.md").read_text()
 
 

@@ -12,8 +12,9 @@ for ``anchoral report``:
   f_enc, marker area by how many anchors landed there).
 
 Both are cached in the run directory's ``cache/`` (written to a temporary name and
-renamed, so a killed report never leaves half a file): a codelength per (run, checkpoint,
-probe), a 2-D embedding per (benchmark, method), each with the seconds it took.
+renamed, so a killed report never leaves half a file): a codelength per (run, checkpoint)
+in a file per probe and probe settings, a 2-D embedding per (benchmark, method), each with
+the seconds it took.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ import pandas as pd
 from anchoral.errors import AnchoralError, ValidationError
 from anchoral.experiments.references import ERM_ALL, ORACLE_BALANCED, PANEL_LABELS
 from anchoral.experiments.report import markdown_table
-from anchoral.metrics.mdl import PROBES, online_codelength
+from anchoral.metrics.mdl import PROBES, online_codelength, probe_settings
 
 MAP_METHODS = ("tsne", "umap")
 MAP_PCA_DIMENSIONS = 50
@@ -81,7 +82,8 @@ def extractability(store, results: pd.DataFrame, *, probe: str = "linear") -> tu
     has no probing set, and the cost. Empty when nothing is stored."""
     if probe not in PROBES:
         raise ValidationError(f"probe must be one of {', '.join(PROBES)}; got {probe!r}")
-    cache_path = store.run_dir / CACHE_DIR / f"mdl-{probe}.json"
+    settings = hashlib.sha256(probe_settings(probe).encode()).hexdigest()[:8]
+    cache_path = store.run_dir / CACHE_DIR / f"mdl-{probe}-{settings}.json"
     cache = json.loads(cache_path.read_text()) if cache_path.exists() else {}
     rows, reasons, computed, cached, seconds = [], {}, 0, 0, 0.0
     runs = store.runs()

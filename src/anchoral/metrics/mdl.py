@@ -57,6 +57,14 @@ LINEAR_C_GRID = (0.001, 0.01, 0.1)
 CV_FOLDS = 3
 
 
+def probe_settings(probe: str) -> str:
+    """Everything that determines a probe's codelengths besides its data (for caches to key on)."""
+    if probe == "linear":
+        return f"linear C={LINEAR_C_GRID} cv={CV_FOLDS} tol=1e-3 schedule={VOITA_TITOV_FRACTIONS}"
+    return (f"mlp hidden={MLP_HIDDEN_UNITS} alpha={MLP_L2_GRID} min_count={MLP_SELECTION_MIN_COUNT} "
+            f"schedule={VOITA_TITOV_FRACTIONS}")
+
+
 @dataclass(frozen=True)
 class OnlineCode:
     """The online codelength of a probing set and what it is made of (bits)."""
