@@ -11,14 +11,26 @@ pretrained weights and stop without a validation set once the training loss fall
 f_enc (``embed``) is the encoder's pooled final layer (CLS, or a masked mean); f_cls
 (``proba_from_embedding``) is a linear layer + softmax of our own on top of it, so
 ``predict_proba(texts) == proba_from_embedding(embed(texts))``.
+
+Cheaper options that are still fine-tuning (docs/finetune.md measures each against full
+fine-tuning): ``train_layers=k`` trains only the top k layers and the head, with the
+frozen lower layers' token states computed once per text and cached (``frozen_states``),
+so every epoch and every pool pass runs only the top layers (``bert_layers``);
+``lp_ft=True`` fits the head on frozen features first, then fine-tunes from there
+(LP-FT, Kumar et al. 2022, "Fine-Tuning can Distort Pretrained Features and Underperform
+Out-of-Distribution", §4).
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import time
 from contextlib import nullcontext
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
@@ -26,6 +38,8 @@ from torch import nn
 
 from anchoral.errors import ValidationError
 from anchoral.models.base import STOP_EPOCH_CAP, STOP_LOSS_RATIO, FitReport
+from anchoral.models.bert_layers import check_layered, lower_states, top_states
+from anchoral.models.frozen_states import STATE_DTYPES, FrozenStateCache, check_cache_dir, tensors_digest, tokenizer_digest
 from anchoral.models.mlp import _torch_threads
 from anchoral.progress import progress_bar
 from anchoral.validation import check_features, check_labels, check_positive_int
@@ -151,6 +165,36 @@ class FineTunedTransformer:
         14.9 s on one (``benchmarks/finetune_speed.py --sizes 100 --pool 500 --max-epochs 3``).
     progress : bool, default True
         Show transient progress bars for fitting and inference.
+    train_layers : int or None, default None
+        None: full fine-tuning (every weight, embeddings included). k: train only the top k
+        transformer layers and the head; the embeddings and the lower layers stay at their
+        pretrained weights, run in eval mode (no dropout) and get no gradient, so their token
+        states are computed once per text and cached (``cache_states``). 0 trains the head
+        alone on frozen features (a linear probe). Must be from 0 to the checkpoint's
+        ``num_hidden_layers``; needs a BERT-layout encoder (``bert_layers``).
+    lp_ft : bool, default False
+        LP-FT (Kumar et al. 2022, §4): before fine-tuning, fit the head alone on the frozen
+        pretrained representation (the first phase is exactly a ``train_layers=0`` fit with
+        ``lp_epochs`` and ``lp_learning_rate``), then fine-tune everything trainable from that
+        head. The FitReport describes the second phase; ``extra`` records the first.
+    lp_epochs : int, default 100
+        Epoch cap of the head-only first phase of LP-FT (it runs on features computed once, so
+        an epoch costs milliseconds).
+    lp_learning_rate : float, default 1e-3
+        Learning rate of the head-only first phase of LP-FT.
+    cache_states : bool, default True
+        With ``train_layers``: keep the frozen lower layers' token states per text (in memory,
+        and in ``cache_dir`` if given) and reuse them in every epoch, fit and pool pass. False
+        recomputes them with the whole model's forward pass at every step (the reference the
+        cache is tested against; several times slower).
+    cache_dir : path or None, default None
+        Also keep the frozen states on disk under ``cache_dir/<fingerprint>/``, shared by
+        processes and runs with the same checkpoint, tokenizer, ``train_layers`` and precision;
+        must be writable. None: memory only (a model instance keeps them across its fits).
+    cache_dtype : {"float16", "float32"}, default "float16"
+        Storage dtype of the cached states (computing is float32 on CPU). float16 halves the
+        memory; predicted probabilities differ from float32 storage by about 1e-3
+        (docs/finetune.md).
     """
 
     input_kind = "texts"
@@ -176,6 +220,13 @@ class FineTunedTransformer:
         eval_batch_size: int = 64,
         num_threads: int | None = None,
         progress: bool = True,
+        train_layers: int | None = None,
+        lp_ft: bool = False,
+        lp_epochs: int = 100,
+        lp_learning_rate: float = 1e-3,
+        cache_states: bool = True,
+        cache_dir: str | os.PathLike | None = None,
+        cache_dtype: str = "float16",
     ):
         self.n_classes = check_positive_int(n_classes, "n_classes")
         if self.n_classes < 2:
@@ -207,6 +258,21 @@ class FineTunedTransformer:
         self.eval_batch_size = check_positive_int(eval_batch_size, "eval_batch_size")
         self.num_threads = None if num_threads is None else check_positive_int(num_threads, "num_threads")
         self.progress = bool(progress)
+        self.train_layers = self._check_train_layers(train_layers)
+        self.lp_ft = bool(lp_ft)
+        if self.lp_ft and self.train_layers == 0:
+            raise ValidationError("lp_ft=True needs layers to fine-tune after the linear probe; with train_layers=0 "
+                                  "the model is the linear probe alone (set lp_ft=False or train_layers >= 1)")
+        self.lp_epochs = check_positive_int(lp_epochs, "lp_epochs")
+        self.lp_learning_rate = _positive_float(lp_learning_rate, "lp_learning_rate")
+        self.cache_states = bool(cache_states)
+        if cache_dtype not in STATE_DTYPES:
+            raise ValidationError(f"cache_dtype must be one of {', '.join(STATE_DTYPES)}; got {cache_dtype!r}")
+        self.cache_dtype = cache_dtype
+        if cache_dir is not None and (self.train_layers is None or not self.cache_states):
+            raise ValidationError("cache_dir keeps the frozen layers' states, so it needs train_layers set and "
+                                  "cache_states=True (full fine-tuning trains every layer: nothing stays frozen)")
+        self.cache_dir = None if cache_dir is None else check_cache_dir(cache_dir)
 
         self.tokenizer_ = None
         self.encoder_ = None
@@ -215,6 +281,9 @@ class FineTunedTransformer:
         self.pretrained_state_ = None
         self.initial_classifier_state_ = None
         self.fitted_ = False
+        self.boundary_ = None  # index of the first trained layer (train_layers set)
+        self.frozen_states_ = None  # FrozenStateCache of the frozen lower layers' token states
+        self.lp_head_state_ = None  # the head after LP-FT's first phase
         self._last_pass = None  # (texts, representations) of the latest inference pass since the last fit
 
     # -- construction ------------------------------------------------------------
@@ -233,6 +302,17 @@ class FineTunedTransformer:
                 f"{str(path)!r} is not one (models are never downloaded: save one with save_pretrained first)"
             )
         return path
+
+    def _check_train_layers(self, train_layers) -> int | None:
+        """None, or an integer from 0 to the checkpoint's layer count (read from its config.json)."""
+        if train_layers is None:
+            return None
+        n_layers = json.loads((self.checkpoint / "config.json").read_text()).get("num_hidden_layers")
+        expected = "an integer from 0" + (f" to {n_layers} (the checkpoint's num_hidden_layers)" if n_layers else "")
+        if (isinstance(train_layers, bool) or not isinstance(train_layers, (int, np.integer)) or train_layers < 0
+                or (n_layers is not None and train_layers > n_layers)):
+            raise ValidationError(f"train_layers must be None (full fine-tuning) or {expected}; got {train_layers!r}")
+        return int(train_layers)
 
     @property
     def hidden_size(self) -> int:
@@ -272,6 +352,39 @@ class FineTunedTransformer:
             rate = getattr(config, "hidden_dropout_prob", 0.1)
         self.head_dropout_ = nn.Dropout(float(rate))
         self.pad_token_id_ = self.tokenizer_.pad_token_id if self.tokenizer_.pad_token_id is not None else 0
+        if self.train_layers is not None:
+            self._freeze_lower_layers()
+
+    def _freeze_lower_layers(self) -> None:
+        """Set ``boundary_``, switch off gradients below it, and open the frozen-state cache."""
+        n_layers = check_layered(self.encoder_)
+        if self.train_layers > n_layers:
+            raise ValidationError(f"train_layers must be from 0 to {n_layers} (the checkpoint's layer count); "
+                                  f"got {self.train_layers}")
+        self.boundary_ = n_layers - self.train_layers
+        self.encoder_.requires_grad_(False)
+        for layer in self._trained_layers():
+            layer.requires_grad_(True)
+        if self.cache_states:
+            self.frozen_states_ = FrozenStateCache(self._frozen_fingerprint(), self.cache_dtype, self.cache_dir)
+
+    def _trained_layers(self) -> list[nn.Module]:
+        return list(self.encoder_.encoder.layer[self.boundary_ :])
+
+    def _frozen_fingerprint(self) -> str:
+        """What the frozen states depend on: the pretrained weights of the embeddings and the layers
+        below the boundary, the model configuration, the tokenizer files, where the boundary lies,
+        the storage dtype and the numeric precision of the device."""
+        frozen = ("embeddings.", *(f"encoder.layer.{index}." for index in range(self.boundary_)))
+        weights = tensors_digest((name, tensor) for name, tensor in sorted(self.pretrained_state_.items())
+                                 if name.startswith(frozen))
+        precision = str(self._amp_dtype()).removeprefix("torch.") if self._autocasting() else "float32"
+        config = {key: value for key, value in self.encoder_.config.to_dict().items() if key != "_name_or_path"}
+        description = json.dumps({
+            "config": config, "tokenizer": tokenizer_digest(self.checkpoint),
+            "weights": weights, "boundary": self.boundary_, "dtype": self.cache_dtype, "precision": precision,
+        }, sort_keys=True, default=str)
+        return "frozen-" + hashlib.sha256(description.encode()).hexdigest()
 
     def _reset_weights(self) -> None:
         self.encoder_.load_state_dict(self.pretrained_state_)
@@ -298,10 +411,22 @@ class FineTunedTransformer:
             mask[position, : len(token_ids[i])] = 1
         return torch.from_numpy(ids).to(self.device), torch.from_numpy(mask).to(self.device)
 
+    def _collate_states(self, states: list[torch.Tensor], rows) -> tuple[torch.Tensor, torch.Tensor]:
+        """Pad the cached frozen states of ``rows`` (stored without padding) to the longest among
+        them: float32 states and the attention mask."""
+        width = max(states[i].shape[0] for i in rows)
+        hidden = torch.zeros((len(rows), width, states[rows[0]].shape[1]), dtype=torch.float32)
+        mask = torch.zeros((len(rows), width), dtype=torch.int64)
+        for position, i in enumerate(rows):
+            hidden[position, : states[i].shape[0]] = states[i]
+            mask[position, : states[i].shape[0]] = 1
+        return hidden.to(self.device), mask.to(self.device)
+
+    def _autocasting(self) -> bool:
+        return self.device.type == "cuda" and self.mixed_precision
+
     def _autocast(self):
-        if self.device.type != "cuda" or not self.mixed_precision:
-            return nullcontext()
-        return torch.autocast("cuda", dtype=self._amp_dtype())
+        return torch.autocast("cuda", dtype=self._amp_dtype()) if self._autocasting() else nullcontext()
 
     def _amp_dtype(self) -> torch.dtype:
         return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
@@ -311,17 +436,25 @@ class FineTunedTransformer:
             return nullcontext()
         return _torch_threads(self.num_threads)
 
-    def _pool(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        """f_enc in float32: the final layer's CLS vector or its attention-masked mean."""
-        with self._autocast():
-            hidden = self.encoder_(input_ids=ids, attention_mask=mask).last_hidden_state
+    def _pooled(self, token_ids: list[list[int]], rows, states: list[torch.Tensor] | None) -> torch.Tensor:
+        """f_enc in float32 of ``rows``: the final layer's CLS vector or its attention-masked mean,
+        from the top layers over the cached frozen ``states``, or from the whole encoder if None."""
+        if states is None:
+            ids, mask = self._collate(token_ids, rows)
+            with self._autocast():
+                hidden = self.encoder_(input_ids=ids, attention_mask=mask).last_hidden_state
+        else:
+            frozen, mask = self._collate_states(states, rows)
+            with self._autocast():
+                hidden = top_states(self.encoder_, frozen, mask, self.boundary_, cls_only=self.pooling == "cls")
         hidden = hidden.float()
         if self.pooling == "cls":
             return hidden[:, 0]
         weights = mask.unsqueeze(-1).to(hidden.dtype)
         return (hidden * weights).sum(dim=1) / weights.sum(dim=1).clamp(min=1.0)
 
-    def _representations(self, token_ids: list[list[int]], description: str) -> torch.Tensor:
+    def _representations(self, token_ids: list[list[int]], description: str,
+                         states: list[torch.Tensor] | None) -> torch.Tensor:
         """f_enc of every tokenised text, in input order, on the model's device, in eval mode."""
         self.encoder_.eval()
         lengths = np.fromiter((len(ids) for ids in token_ids), dtype=np.int64, count=len(token_ids))
@@ -331,9 +464,48 @@ class FineTunedTransformer:
             task = bar.add_task(description, total=len(token_ids))
             for start in range(0, len(token_ids), self.eval_batch_size):
                 rows = order[start : start + self.eval_batch_size]
-                output[torch.from_numpy(rows).to(self.device)] = self._pool(*self._collate(token_ids, rows))
+                output[torch.from_numpy(rows).to(self.device)] = self._pooled(token_ids, rows, states)
                 bar.advance(task, len(rows))
         return output
+
+    # -- frozen lower layers ------------------------------------------------------
+    def _frozen_states(self, token_ids: list[list[int]]) -> list[torch.Tensor] | None:
+        """The cached frozen lower-layer states of each text (the missing ones computed now), or
+        None when there is no cache (full fine-tuning, or ``cache_states=False``)."""
+        if self.frozen_states_ is None:
+            return None
+        return self.frozen_states_.states(token_ids, self._compute_frozen_states)
+
+    def _compute_frozen_states(self, token_ids: list[list[int]]) -> list[torch.Tensor]:
+        """Token states after the embeddings and the frozen layers, one (n_tokens, hidden) tensor per text."""
+        self.encoder_.eval()
+        lengths = np.fromiter((len(ids) for ids in token_ids), dtype=np.int64, count=len(token_ids))
+        order = np.argsort(lengths, kind="stable")
+        states: list[torch.Tensor] = [None] * len(token_ids)
+        with torch.no_grad(), progress_bar(self.progress, transient=True) as bar:
+            task = bar.add_task("caching the frozen layers' states", total=len(token_ids))
+            for start in range(0, len(token_ids), self.eval_batch_size):
+                rows = order[start : start + self.eval_batch_size]
+                with self._autocast():
+                    hidden = lower_states(self.encoder_, *self._collate(token_ids, rows), self.boundary_)
+                hidden = hidden.float().cpu()
+                for position, i in enumerate(rows):
+                    states[i] = hidden[position, : lengths[i]]
+                bar.advance(task, len(rows))
+        return states
+
+    def cache_frozen_states(self, texts) -> int:
+        """Compute and keep the frozen lower layers' token states of ``texts`` now (e.g. a pool
+        before its first round, so no round pays for it); returns how many were computed."""
+        if self.train_layers is None or not self.cache_states:
+            raise ValidationError("cache_frozen_states needs train_layers set and cache_states=True "
+                                  "(full fine-tuning has no frozen layers)")
+        texts = check_texts(texts, "texts")
+        self._load()
+        before = self.frozen_states_.stats["computed"]
+        with self._threads():
+            self._frozen_states(self._tokenize(texts))
+        return self.frozen_states_.stats["computed"] - before
 
     # -- training ----------------------------------------------------------------
     def fit(self, texts, labels) -> FitReport:
@@ -354,38 +526,110 @@ class FineTunedTransformer:
         self._reset_weights()
         self._last_pass = None
         self.fitted_ = False
+        self.lp_head_state_ = None
         token_ids = self._tokenize(texts)
-        lengths = np.fromiter((len(ids) for ids in token_ids), dtype=np.int64, count=len(token_ids))
         targets = torch.from_numpy(np.array(labels, dtype=np.int64)).to(self.device)
-        parameters = [*self.encoder_.parameters(), *self.classifier_.parameters()]
+        counts_before = dict(self.frozen_states_.stats) if self.frozen_states_ is not None else {}
+        states = self._frozen_states(token_ids)
+        extra = {"device": str(self.device), "checkpoint": str(self.checkpoint), "train_layers": self.train_layers,
+                 "lp_ft": self.lp_ft}
+        if self.train_layers == 0 or self.lp_ft:
+            features = self._representations(token_ids, "encoding training texts", states)
+            if self.lp_ft:
+                phase = self._fit_head(features, targets, self.lp_epochs, self.lp_learning_rate)
+            else:
+                phase = self._fit_head(features, targets, self.max_epochs, self.learning_rate)
+        if self.lp_ft:
+            self.lp_head_state_ = {key: value.detach().clone() for key, value in self.classifier_.state_dict().items()}
+            extra.update(lp_epochs=phase.epochs, lp_steps=phase.steps, lp_first_loss=phase.first_loss,
+                         lp_final_loss=phase.final_loss, lp_stop_reason=phase.stop_reason,
+                         lp_correct=float(phase.correctness[-1].mean()))
+        if self.train_layers != 0:
+            phase = self._fine_tune(token_ids, targets, states)
+        if self.frozen_states_ is not None:
+            extra["frozen_states"] = {key: count - counts_before[key] for key, count in self.frozen_states_.stats.items()}
+        self.encoder_.eval()
+        self.fitted_ = True
+        return FitReport(
+            epoch_losses=tuple(phase.epoch_losses),
+            first_loss=phase.first_loss,
+            final_loss=phase.final_loss,
+            correctness=np.stack(phase.correctness),
+            stop_reason=phase.stop_reason,
+            epochs=phase.epochs,
+            steps=phase.steps,
+            seconds=time.perf_counter() - started,
+            extra=extra,
+        )
+
+    def _train_mode(self) -> None:
+        """Dropout on where weights train; the frozen lower layers stay in eval mode."""
+        if self.train_layers is None:
+            self.encoder_.train()
+            return
+        self.encoder_.eval()
+        for layer in self._trained_layers():
+            layer.train()
+
+    def _fine_tune(self, token_ids: list[list[int]], targets: torch.Tensor,
+                   states: list[torch.Tensor] | None) -> _Phase:
+        """Train the encoder's trainable layers and the head on the texts (length-grouped, dynamically
+        padded batches); the top layers run over the cached frozen ``states`` when given."""
+        lengths = np.fromiter((len(ids) for ids in token_ids), dtype=np.int64, count=len(token_ids))
+        if self.train_layers is None:
+            trained = list(self.encoder_.parameters())
+        else:
+            trained = [parameter for layer in self._trained_layers() for parameter in layer.parameters()]
+        return self._train(
+            [*trained, *self.classifier_.parameters()], self.learning_rate, self.max_epochs, targets, "fine-tuning",
+            batches=lambda rng: length_grouped_batches(lengths, self.batch_size, rng),
+            logits=lambda rows: self.classifier_(self.head_dropout_(self._pooled(token_ids, rows, states))),
+            all_logits=lambda: self.classifier_(self._representations(token_ids, "scoring training texts", states)),
+            train_mode=self._train_mode,
+        )
+
+    def _fit_head(self, features: torch.Tensor, targets: torch.Tensor, max_epochs: int,
+                  learning_rate: float) -> _Phase:
+        """Train the head alone on fixed representations: the ``train_layers=0`` fit and LP-FT's
+        first phase (a linear probe: Kumar et al. 2022, §4)."""
+        n_texts = features.shape[0]
+
+        def batches(rng: np.random.Generator) -> list[np.ndarray]:
+            permutation = rng.permutation(n_texts)
+            return [permutation[start : start + self.batch_size] for start in range(0, n_texts, self.batch_size)]
+
+        def logits(rows: np.ndarray) -> torch.Tensor:
+            return self.classifier_(self.head_dropout_(features[torch.from_numpy(rows).to(self.device)]))
+
+        return self._train(list(self.classifier_.parameters()), learning_rate, max_epochs, targets, "fitting the head",
+                           batches=batches, logits=logits, all_logits=lambda: self.classifier_(features),
+                           train_mode=lambda: None)
+
+    def _train(self, parameters: list[nn.Parameter], learning_rate: float, max_epochs: int, targets: torch.Tensor,
+               description: str, *, batches: Callable[[np.random.Generator], list[np.ndarray]],
+               logits: Callable[[np.ndarray], torch.Tensor], all_logits: Callable[[], torch.Tensor],
+               train_mode: Callable[[], None]) -> _Phase:
+        """AdamW at a constant learning rate on minibatches from ``batches`` until Tamkin's rule or
+        ``max_epochs``; after every epoch, which training examples ``all_logits`` gets right."""
         optimizer = torch.optim.AdamW(
-            parameters, lr=self.learning_rate, eps=self.adam_epsilon, weight_decay=self.weight_decay,
+            parameters, lr=learning_rate, eps=self.adam_epsilon, weight_decay=self.weight_decay,
             fused=True,  # one kernel for all tensors: 0.05-0.08 s a step on CPU instead of 0.3-0.4 s for MiniLM
         )
-        scaler = torch.amp.GradScaler(
-            "cuda", enabled=self.device.type == "cuda" and self.mixed_precision and self._amp_dtype() == torch.float16
-        )
+        scaler = torch.amp.GradScaler("cuda", enabled=self._autocasting() and self._amp_dtype() == torch.float16)
         loss_function = nn.CrossEntropyLoss()
         order_rng = np.random.default_rng(self.seed)
-        n_batches = -(-len(texts) // self.batch_size)
-
-        epoch_losses: list[float] = []
-        correctness: list[np.ndarray] = []
-        first_loss = final_loss = float("nan")
-        stop_reason = STOP_EPOCH_CAP
-        steps = epoch = 0
+        n_batches = -(-targets.shape[0] // self.batch_size)
+        phase = _Phase()
         with progress_bar(self.progress, transient=True) as bar:
-            task = bar.add_task("fine-tuning", total=self.max_epochs * n_batches)
-            while epoch < self.max_epochs and stop_reason != STOP_LOSS_RATIO:
-                epoch += 1
-                bar.update(task, description=f"fine-tuning, epoch {epoch}")
-                self.encoder_.train()
+            task = bar.add_task(description, total=max_epochs * n_batches)
+            while phase.epochs < max_epochs and phase.stop_reason != STOP_LOSS_RATIO:
+                phase.epochs += 1
+                bar.update(task, description=f"{description}, epoch {phase.epochs}")
+                train_mode()
                 self.head_dropout_.train()
                 batch_losses = []
-                for rows in length_grouped_batches(lengths, self.batch_size, order_rng):
-                    pooled = self._pool(*self._collate(token_ids, rows))
-                    logits = self.classifier_(self.head_dropout_(pooled))
-                    loss = loss_function(logits, targets[torch.from_numpy(rows).to(self.device)])
+                for rows in batches(order_rng):
+                    loss = loss_function(logits(rows), targets[torch.from_numpy(rows).to(self.device)])
                     optimizer.zero_grad(set_to_none=True)
                     scaler.scale(loss).backward()
                     if self.max_grad_norm is not None:
@@ -393,42 +637,32 @@ class FineTunedTransformer:
                         torch.nn.utils.clip_grad_norm_(parameters, self.max_grad_norm)
                     scaler.step(optimizer)
                     scaler.update()
-                    steps += 1
+                    phase.steps += 1
                     bar.advance(task)
-                    final_loss = float(loss.detach())
-                    if steps == 1:
-                        first_loss = final_loss
-                    batch_losses.append(final_loss)
-                    if self.stop_loss_ratio > 0 and final_loss < self.stop_loss_ratio * first_loss:
-                        stop_reason = STOP_LOSS_RATIO
+                    phase.final_loss = float(loss.detach())
+                    if phase.steps == 1:
+                        phase.first_loss = phase.final_loss
+                    batch_losses.append(phase.final_loss)
+                    if self.stop_loss_ratio > 0 and phase.final_loss < self.stop_loss_ratio * phase.first_loss:
+                        phase.stop_reason = STOP_LOSS_RATIO
                         break
-                epoch_losses.append(float(np.mean(batch_losses)))
+                phase.epoch_losses.append(float(np.mean(batch_losses)))
                 self.head_dropout_.eval()
                 with torch.inference_mode():
-                    predicted = self.classifier_(self._representations(token_ids, "scoring training texts")).argmax(dim=1)
-                correctness.append((predicted == targets).cpu().numpy())
-        self.encoder_.eval()
-        self.fitted_ = True
-        return FitReport(
-            epoch_losses=tuple(epoch_losses),
-            first_loss=first_loss,
-            final_loss=final_loss,
-            correctness=np.stack(correctness),
-            stop_reason=stop_reason,
-            epochs=epoch,
-            steps=steps,
-            seconds=time.perf_counter() - started,
-            extra={"device": str(self.device), "checkpoint": str(self.checkpoint)},
-        )
+                    predicted = all_logits().argmax(dim=1)
+                phase.correctness.append((predicted == targets).cpu().numpy())
+        return phase
 
     # -- inference ---------------------------------------------------------------
     def _embed_tensor(self, texts: list[str]) -> torch.Tensor:
         """f_enc of ``texts``; the latest pass since the last fit is reused when the texts repeat,
-        so a strategy reading both ``pool_probabilities`` and ``pool_embeddings`` encodes the pool once."""
+        so a strategy reading both ``pool_probabilities`` and ``pool_embeddings`` encodes the pool once.
+        With ``train_layers``, only the trained top layers run: the frozen states come from the cache."""
         if self._last_pass is not None and self._last_pass[0] == texts:
             return self._last_pass[1]
         with self._threads():
-            representations = self._representations(self._tokenize(texts), "encoding texts")
+            token_ids = self._tokenize(texts)
+            representations = self._representations(token_ids, "encoding texts", self._frozen_states(token_ids))
         self._last_pass = (texts, representations)
         return representations
 
@@ -456,6 +690,19 @@ class FineTunedTransformer:
 
     def predict(self, texts) -> np.ndarray:
         return self.predict_proba(texts).argmax(axis=1)
+
+
+@dataclass
+class _Phase:
+    """The record of one training phase (``FineTunedTransformer._train``)."""
+
+    epoch_losses: list = field(default_factory=list)
+    correctness: list = field(default_factory=list)
+    first_loss: float = float("nan")
+    final_loss: float = float("nan")
+    stop_reason: str = STOP_EPOCH_CAP
+    epochs: int = 0
+    steps: int = 0
 
 
 def _is_number(value) -> bool:
