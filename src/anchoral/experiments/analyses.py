@@ -131,7 +131,7 @@ def extractability(store, results: pd.DataFrame, *, probe: str = "linear") -> tu
     panel = store.load_panel()
     for fit in panel.itertuples() if not panel.empty else ():
         representation = store.panel_representation(fit.fit_id)
-        found = probing_targets(_panel_benchmark_key(store, fit.fit_id), fit.benchmark_label)
+        found = probing_targets(benchmark_key_of(fit.spec), fit.benchmark_label)
         if representation is None or not found or fit.benchmark_label in reasons:
             continue
         code = code_of(f"panel:{fit.fit_id}", representation, found[0])
@@ -146,15 +146,6 @@ def extractability(store, results: pd.DataFrame, *, probe: str = "linear") -> tu
                  f"online code over the probing set ({', '.join(map(str, n_examples))} examples), one per run and "
                  "checkpoint and per panel fit") if rows else None)
     return frame, reasons, cost
-
-
-def _panel_benchmark_key(store, fit_id: str) -> str:
-    import sqlite3
-    from contextlib import closing
-
-    with closing(sqlite3.connect(store.path)) as connection:
-        spec = connection.execute("SELECT spec FROM reference_panel WHERE fit_id = ?", (fit_id,)).fetchone()[0]
-    return benchmark_key_of(spec)
 
 
 def extractability_markdown(frame: pd.DataFrame, benchmark: str) -> str:

@@ -248,14 +248,14 @@ class ResultsStore:
             return {row[0] for row in connection.execute("SELECT fit_id FROM reference_panel")}
 
     def load_panel(self) -> pd.DataFrame:
-        """One row per stored reference-panel fit, with its benchmark and model labels."""
+        """One row per stored reference-panel fit, with its spec and its benchmark and model labels."""
         if not self._has_table("reference_panel"):
             return pd.DataFrame()
         with closing(self._connect()) as connection:
-            rows = connection.execute("SELECT fit_id, benchmark_label, model_label, record FROM reference_panel "
+            rows = connection.execute("SELECT fit_id, spec, benchmark_label, model_label, record FROM reference_panel "
                                       "ORDER BY finished_at").fetchall()
-        return pd.DataFrame([{**json.loads(record), "fit_id": fit_id, "benchmark_label": benchmark_label,
-                              "model_label": model_label} for fit_id, benchmark_label, model_label, record in rows])
+        return pd.DataFrame([{**json.loads(record), "fit_id": fit_id, "spec": spec, "benchmark_label": benchmark_label,
+                              "model_label": model_label} for fit_id, spec, benchmark_label, model_label, record in rows])
 
     def _has_table(self, name: str) -> bool:
         with closing(self._connect()) as connection:
