@@ -284,9 +284,10 @@ def plot_acquisition_map(coordinates: np.ndarray, groups: np.ndarray, group_name
                for g, name in enumerate(group_names)] if n_groups <= 10 else []
     handles += [plt.Line2D([], [], marker="x", linestyle="", color="black", label="seed set"),
                 plt.Line2D([], [], marker="o", linestyle="", color="grey", markeredgecolor="black",
-                           label="acquired (colour = group)"),
-                plt.Line2D([], [], marker="*", linestyle="", color="gold", markeredgecolor="black",
-                           label="ALVIN anchor landing point")]
+                           label="acquired (colour = group)")]
+    if any(panel.anchor_landing.size for panel in panels):
+        handles.append(plt.Line2D([], [], marker="*", linestyle="", color="gold", markeredgecolor="black",
+                                  label="ALVIN anchor landing point"))
     figure.legend(handles=handles, loc="lower center", ncol=min(4, len(handles)), fontsize="small", frameon=False)
     figure.suptitle(title)
     legend_rows = int(np.ceil(len(handles) / 4))
