@@ -201,8 +201,9 @@ def _run_round(project: Project, *, strategy, n, params, encoder, progress) -> R
         timings.update(fit_seconds=outcome.fitted.seconds, select_seconds=outcome.select_seconds)
     used, selected, scores = outcome.strategy, outcome.selection.indices, outcome.selection.scores
     if waiting.size:
-        keep = np.flatnonzero(~np.isin(selected, waiting))[:n]
-        metrics["skipped_awaiting_agreement"] = int(np.isin(selected, waiting).sum())
+        awaiting = np.isin(selected, waiting)
+        keep = np.flatnonzero(~awaiting)[:n]
+        metrics["skipped_awaiting_agreement"] = int(awaiting.sum())
         selected, scores = selected[keep], None if scores is None else np.asarray(scores)[keep]
     timings["total_seconds"] = time.perf_counter() - started
     metrics["timings"] = {key: round(value, 3) for key, value in timings.items()}
