@@ -75,7 +75,8 @@ def test_report_tables_shortcut_extractability_per_strategy_and_fraction_with_th
     report = write_study_report(run_dir).read_text()
     section = report.split("## Shortcut extractability (ALVIN Table 5)")[1].split("\n## ")[0]
     for row in ("| random | 15% (60) |", "| random | 25% (100) |", "| alvin | 25% (100) |",
-                "| erm-all (every pool label) | all (400) |"):
+                "| erm-all (every pool label) | all (400) |",
+                "| frozen encoder features (before any training) | none (0) |"):
         assert row in section
     store = ResultsStore.open(run_dir)
     frame, reasons, cost = analyses.extractability(store, store.load_results())
@@ -86,6 +87,19 @@ def test_report_tables_shortcut_extractability_per_strategy_and_fraction_with_th
     assert ((strategies["compression"] > 0.5) & (strategies["compression"] < 3)).all()
     np.testing.assert_allclose(strategies["uniform"], 2020.0)
     assert (run_dir / "tables" / "table5_extractability_linear.csv").exists()
+    frozen = frame[frame["strategy"] == analyses.FROZEN_LABEL]
+    assert len(frozen) == 1 and frozen["n"].item() == 2020  # one per benchmark, on the same probing set
+    # the stored probing features are the frozen encoder's: one pool-side check of that, via the
+    # benchmark's own encoding of the probing rows
+    from anchoral.experiments.encoded import encode_benchmark
+    from anchoral.experiments.probing import probing_set
+    from anchoral.data.benchmarks import load_benchmark
+    from anchoral.encoders.registry import make_encoder
+    key = analyses.benchmark_key_of(store.runs()["spec"].iloc[0])
+    stored = store.benchmark_data(key, "probing_features")
+    encoded = encode_benchmark(load_benchmark("vader-shortcut", pool_size=400, id_test_size=100,
+                                              ood_test_per_group=500, rho=0.9), make_encoder("hashing"), progress=False)
+    np.testing.assert_allclose(stored.astype(np.float32), probing_set(encoded).features, rtol=2e-3, atol=1e-4)
 
 
 def test_mlp_probe_has_its_own_cache_and_table(study, tmp_path, monkeypatch):

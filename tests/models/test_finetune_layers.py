@@ -294,3 +294,61 @@ def test_train_layers_needs_a_bert_layout_encoder():
 def test_top_layers_on_cuda_without_a_gpu_says_so():
     with pytest.raises(ValidationError, match="no CUDA GPU"):
         FineTunedTransformer(2, train_layers=1, device="cuda")
+
+
+def test_auto_cache_dir_is_the_anchoral_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("ANCHORAL_CACHE", str(tmp_path / "cache"))
+    model = FineTunedTransformer(2, train_layers=1, cache_dir="auto", progress=False)
+    assert model.cache_dir == tmp_path / "cache" / "frozen-states" and model.cache_dir.is_dir()
+    with pytest.raises(ValidationError, match="needs train_layers set"):
+        FineTunedTransformer(2, cache_dir="auto")
+
+
+def test_models_rebuilt_every_round_share_the_state_cache_on_disk(tmp_path, monkeypatch):
+    """A labeling project and the ActiveLearner build a new model each round: with train_layers
+    and no cache_dir they keep the frozen states in the anchoral cache; anything else is unchanged."""
+    from anchoral.api.selection import build_model
+    from anchoral.models import with_shared_state_cache
+    from anchoral.store.create import DataSpec, init_project
+    from anchoral.store.rounds import make_project_model
+
+    assert with_shared_state_cache("finetune", {"train_layers": 2}) == {"train_layers": 2, "cache_dir": "auto"}
+    for name, params in [("finetune", {}), ("finetune", {"train_layers": None}),
+                         ("finetune", {"train_layers": 1, "cache_states": False}),
+                         ("finetune", {"train_layers": 1, "cache_dir": None}),
+                         ("finetune", {"train_layers": 1, "cache_dir": "/elsewhere"}), ("mlp", {"train_layers": 1})]:
+        assert with_shared_state_cache(name, params) == params
+    monkeypatch.setenv("ANCHORAL_CACHE", str(tmp_path / "cache"))
+    shared = tmp_path / "cache" / "frozen-states"
+    assert build_model("finetune", 2, seed=0, model_params={"train_layers": 1, "progress": False}).cache_dir == shared
+    assert build_model("finetune", 2, seed=0, model_params={"progress": False}).cache_dir is None
+
+    pool = tmp_path / "pool.csv"
+    pool.write_text("id,text\n1,great film\n2,awful plot\n3,fine acting\n")
+    project = init_project(tmp_path / "p", DataSpec(pool, "text", "id"), ["pos", "neg"], model="finetune",
+                           model_params={"train_layers": 1, "progress": False})
+    with project:
+        assert make_project_model(project).cache_dir == shared
+        assert "cache_dir" not in project.settings["model_params"]  # the project's own settings stay as given
+
+
+@pytest.mark.real_data
+def test_a_simulated_run_records_what_each_round_did_with_the_frozen_states():
+    from anchoral.data.benchmarks import load_benchmark
+    from anchoral.experiments.encoded import encode_benchmark
+    from anchoral.experiments.simulate import RunSpec, simulate
+    from anchoral.loop import LoopConfig
+
+    benchmark = load_benchmark("vader-shortcut", pool_size=60, id_test_size=20, ood_test_per_group=5, rho=0.9)
+    encoded = encode_benchmark(benchmark, progress=False)
+    rows = simulate(encoded, RunSpec(strategy="entropy", seed=0, model="finetune",
+                                     model_params={**TINY, "train_layers": 1},
+                                     loop=LoopConfig(batch_size=10, budget=30, seed_size=10, checkpoints=())))
+    assert [row["round"] for row in rows] == [0, 1, 2]
+    first, *later = rows
+    # round 0 computes the states of the pool and both test sets; later rounds only reuse them
+    assert first["frozen_states_computed"] >= 0.9 * (60 + 20 + 20)
+    for row in later:
+        assert row["frozen_states_computed"] == 0 and row["frozen_states_from_disk"] == 0
+        # the fit's texts and both test sets (20 + 4 x 5), and in a round that selects, the pool
+        assert row["frozen_states_reused"] >= row["n_labeled"] + 40 + (60 - row["n_labeled"] if row["selected"] else 0)

@@ -10,7 +10,7 @@ import numpy as np
 
 from anchoral.api.classifiers import MissingRepresentation, SklearnModel, check_classifier, is_sklearn_classifier
 from anchoral.errors import ValidationError
-from anchoral.models import make_model
+from anchoral.models import make_model, with_shared_state_cache
 from anchoral.models.base import Model, fit_model
 from anchoral.strategies import ALVIN, BertKM, MinoritySeeking, RoundState, Selection, Strategy, make_strategy
 from anchoral.validation import check_features, check_positive_int
@@ -44,7 +44,7 @@ def build_model(model, n_classes: int, *, seed: int, model_params: Mapping | Non
                 input_kind: str = "features"):
     """An anchoral Model for ``n_classes`` classes from a model name, a Model or a scikit-learn classifier."""
     if isinstance(model, str):
-        return make_model(model, n_classes, seed=seed, **dict(model_params or {}))
+        return make_model(model, n_classes, seed=seed, **with_shared_state_cache(model, model_params or {}))
     if isinstance(model, Model):
         if model.n_classes != n_classes:
             raise ValidationError(f"the model was built for {model.n_classes} classes; the labels have {n_classes}")

@@ -89,6 +89,7 @@ def extractability(store, results: pd.DataFrame, *, probe: str = "linear") -> tu
     runs = store.runs()
     strategy_of = dict(zip(results["run_id"], results["strategy_label"])) if not results.empty else {}
     targets = {}
+    frozen_rows = []  # (benchmark key, label, the frozen encoder's features of the probing set)
 
     def code_of(key: str, representation: np.ndarray, attributes: np.ndarray) -> dict:
         nonlocal computed, cached, seconds
@@ -114,6 +115,9 @@ def extractability(store, results: pd.DataFrame, *, probe: str = "linear") -> tu
                 targets[benchmark_key] = None
             else:
                 targets[benchmark_key] = (probing["attributes"].astype(np.int64), len(pool["labels"]))
+                frozen = store.benchmark_data(benchmark_key, "probing_features")
+                if frozen is not None and frozen.size:
+                    frozen_rows.append((benchmark_key, benchmark_label, frozen))
         return targets[benchmark_key]
 
     for run in runs.itertuples():
@@ -138,6 +142,12 @@ def extractability(store, results: pd.DataFrame, *, probe: str = "linear") -> tu
         fraction = float("nan") if fit.reference == ERM_ALL else float(fit.target_fraction)
         rows.append({"benchmark": fit.benchmark_label, "strategy": PANEL_LABELS[fit.reference], "seed": fit.seed,
                      "n_labeled": int(fit.n_labeled), "fraction": fraction, "reference": True, **code})
+    for benchmark_key, benchmark_label, frozen in frozen_rows:
+        if benchmark_label in reasons:
+            continue
+        code = code_of(f"frozen:{benchmark_key}", frozen, targets[benchmark_key][0])
+        rows.append({"benchmark": benchmark_label, "strategy": FROZEN_LABEL, "seed": 0, "n_labeled": 0,
+                     "fraction": 0.0, "reference": True, **code})
     if computed:
         _write_atomically(cache_path, lambda file: file.write(json.dumps(cache, sort_keys=True).encode()))
     frame = pd.DataFrame(rows)
@@ -146,6 +156,10 @@ def extractability(store, results: pd.DataFrame, *, probe: str = "linear") -> tu
                  f"online code over the probing set ({', '.join(map(str, n_examples))} examples), one per run and "
                  "checkpoint and per panel fit") if rows else None)
     return frame, reasons, cost
+
+
+FROZEN_LABEL = "frozen encoder features (before any training)"
+"""The extractability table's reference row: the probing set's features from the frozen encoder."""
 
 
 def extractability_markdown(frame: pd.DataFrame, benchmark: str) -> str:
@@ -159,7 +173,7 @@ def extractability_markdown(frame: pd.DataFrame, benchmark: str) -> str:
             body.append(["*reference panel*", "", "", "", "", ""])
         for (strategy, n_labeled), group in part.groupby(["strategy", "n_labeled"], sort=False):
             fraction = group["fraction"].iloc[0]
-            at = "all" if np.isnan(fraction) else f"{100 * fraction:g}%"
+            at = "all" if np.isnan(fraction) else "none" if n_labeled == 0 else f"{100 * fraction:g}%"
             body.append([strategy, f"{at} ({n_labeled})", _mean_std(group["compression"], 2),
                          _mean_std(group["codelength"] / 1000, 2), _mean_std(100 * group["accuracy"], 1),
                          str(len(group))])

@@ -147,6 +147,9 @@ def store_benchmark_data(config: StudyConfig, store: ResultsStore, *, progress: 
         if isinstance(probing, ProbingSet):
             store.add_benchmark_data(key, "probing_set", {"ids": probing.ids, "labels": probing.labels,
                                                           "attributes": probing.attributes})
+            # the frozen encoder's own features of the probing set: the extractability table's
+            # "before any training" reference
+            store.add_benchmark_data(key, "probing_features", np.asarray(probing.features).astype(SNAPSHOT_DTYPE))
         else:
             store.add_benchmark_data(key, "probing_error", probing)
         pool = encoded.benchmark.pool

@@ -106,8 +106,17 @@ def simulate(encoded: EncodedBenchmark, spec: RunSpec, *, on_round=None, batch_a
     evaluator = BenchmarkEvaluator(encoded, n_seed=seed_indices.size, input_kind=input_kind)
     if after_fit is not None:
         evaluator = _then(evaluator, after_fit)
+    state_counts: dict[int, dict] = {}  # a fine-tuned model's frozen-state cache counters after each round
+
+    def after_round(record):
+        cache = getattr(model, "frozen_states_", None)
+        if cache is not None:
+            state_counts[record.round] = dict(cache.stats)
+        if on_round is not None:
+            on_round(record)
+
     records = loop.run(encoded.pool_features, SimulatedOracle(pool_labels), np.random.default_rng([spec.seed, 1]),
-                       seed_indices=seed_indices, evaluate=evaluator, on_round=on_round,
+                       seed_indices=seed_indices, evaluate=evaluator, on_round=after_round,
                        inputs=list(benchmark.pool.texts) if input_kind == "texts" else None)
     rows = []
     labeled = seed_indices
@@ -115,6 +124,7 @@ def simulate(encoded: EncodedBenchmark, spec: RunSpec, *, on_round=None, batch_a
         inference = {**_minority_inference(benchmark, record.diagnostics, labeled),
                      **_head_inference(benchmark, record.fit.extra, labeled)}
         analysis = batch_analysis(labeled, record.selected) if batch_analysis and record.selected.size else {}
+        analysis.update(_state_counts(state_counts, record.round))
         labeled = np.concatenate([labeled, record.selected])
         rows.append({
             "benchmark": benchmark.name,
@@ -140,6 +150,16 @@ def simulate(encoded: EncodedBenchmark, spec: RunSpec, *, on_round=None, batch_a
             "loop_config": json.dumps(asdict(spec.loop), sort_keys=True),
         })
     return rows
+
+
+def _state_counts(counts: dict[int, dict], round_number: int) -> dict:
+    """What a round (fit, evaluation, pool pass) did with the frozen-state cache: states
+    computed, served from memory, read from disk; nothing for a model without the cache."""
+    if round_number not in counts:
+        return {}
+    before = counts.get(round_number - 1, {})
+    return {f"frozen_states_{key}": int(value - before.get(key, 0))
+            for key, value in counts[round_number].items() if key in ("computed", "reused", "from_disk")}
 
 
 def _then(evaluate, after_fit):

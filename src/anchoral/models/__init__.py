@@ -25,6 +25,18 @@ def make_model(name: str, n_classes: int, *, seed: int = 0, **params):
         raise ValidationError(f"invalid parameters for model {name!r}: {exc}") from exc
 
 
+def with_shared_state_cache(name: str, params: dict) -> dict:
+    """``params`` for a model rebuilt from its name at every round (a labeling project, the
+    ActiveLearner): a fine-tuned transformer with ``train_layers`` and no ``cache_dir`` keeps its
+    frozen states in the anchoral cache (``cache_dir="auto"``), so the next round's model finds
+    the pool's states instead of recomputing them. Anything else is returned unchanged."""
+    params = dict(params or {})
+    if (MODELS.get(name) is FineTunedTransformer and params.get("train_layers") is not None
+            and params.get("cache_states", True) and "cache_dir" not in params):
+        params["cache_dir"] = "auto"
+    return params
+
+
 def use_device(device: str | None) -> None:
     """Make ``device`` (``"cpu"``, ``"cuda"``, ``"cuda:1"`` or ``"auto"``) the device of every
     model built with ``device="auto"`` (the default) in this process and the worker processes
@@ -40,4 +52,4 @@ def use_device(device: str | None) -> None:
     os.environ[DEVICE_ENV] = device
 
 
-__all__ = ["FineTunedTransformer", "FitReport", "LinearHead", "MLPHead", "MODELS", "Model", "STOP_EPOCH_CAP", "STOP_LOSS_RATIO", "make_model", "use_device"]
+__all__ = ["FineTunedTransformer", "FitReport", "LinearHead", "MLPHead", "MODELS", "Model", "STOP_EPOCH_CAP", "STOP_LOSS_RATIO", "make_model", "use_device", "with_shared_state_cache"]

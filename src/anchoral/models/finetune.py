@@ -39,7 +39,8 @@ from torch import nn
 from anchoral.errors import ValidationError
 from anchoral.models.base import STOP_EPOCH_CAP, STOP_LOSS_RATIO, FitReport
 from anchoral.models.bert_layers import check_layered, lower_states, top_states
-from anchoral.models.frozen_states import STATE_DTYPES, FrozenStateCache, check_cache_dir, tensors_digest, tokenizer_digest
+from anchoral.models.frozen_states import (STATE_DTYPES, FrozenStateCache, check_cache_dir, default_state_cache_dir,
+                                           tensors_digest, tokenizer_digest)
 from anchoral.models.mlp import _torch_threads
 from anchoral.progress import progress_bar
 from anchoral.validation import check_features, check_labels, check_positive_int
@@ -187,10 +188,14 @@ class FineTunedTransformer:
         and in ``cache_dir`` if given) and reuse them in every epoch, fit and pool pass. False
         recomputes them with the whole model's forward pass at every step (the reference the
         cache is tested against; several times slower).
-    cache_dir : path or None, default None
+    cache_dir : path, "auto" or None, default None
         Also keep the frozen states on disk under ``cache_dir/<fingerprint>/``, shared by
         processes and runs with the same checkpoint, tokenizer, ``train_layers`` and precision;
-        must be writable. None: memory only (a model instance keeps them across its fits).
+        must be writable. ``"auto"``: ``frozen-states/`` in the anchoral cache (``$ANCHORAL_CACHE``,
+        else the user cache directory, next to the embedding cache); a labeling project whose
+        model has ``train_layers`` uses it unless told otherwise, so its rounds, which each build
+        a new model, reuse the pool's states. None: memory only (a model instance keeps them
+        across its fits).
     cache_dtype : {"float16", "float32"}, default "float16"
         Storage dtype of the cached states (computing is float32 on CPU). float16 halves the
         memory (5,000 VADER sentences: about 95 MB for MiniLM); after a 3-epoch top-2 fit on 200
@@ -273,6 +278,8 @@ class FineTunedTransformer:
         if cache_dir is not None and (self.train_layers is None or not self.cache_states):
             raise ValidationError("cache_dir keeps the frozen layers' states, so it needs train_layers set and "
                                   "cache_states=True (full fine-tuning trains every layer: nothing stays frozen)")
+        if isinstance(cache_dir, str) and cache_dir == "auto":
+            cache_dir = default_state_cache_dir()
         self.cache_dir = None if cache_dir is None else check_cache_dir(cache_dir)
 
         self.tokenizer_ = None

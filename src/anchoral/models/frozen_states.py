@@ -63,10 +63,17 @@ def tensors_digest(tensors: Iterable[tuple[str, torch.Tensor]]) -> str:
     return digest.hexdigest()
 
 
+def default_state_cache_dir() -> Path:
+    """Where ``cache_dir="auto"`` keeps frozen states: ``frozen-states/`` in the anchoral cache."""
+    from anchoral.data.archives import cache_dir
+
+    return cache_dir() / "frozen-states"
+
+
 def check_cache_dir(directory) -> Path:
     """``directory`` as a Path that exists and this process can write, or a one-line ValidationError."""
     if not isinstance(directory, (str, os.PathLike)):
-        raise ValidationError(f"cache_dir must be a directory path or None; got {directory!r}")
+        raise ValidationError(f"cache_dir must be a directory path, \"auto\" or None; got {directory!r}")
     path = Path(directory)
     try:
         path.mkdir(parents=True, exist_ok=True)

@@ -36,7 +36,7 @@ from anchoral.loop import (
     fit_labeled,
     label_counts,
 )
-from anchoral.models import MODELS, make_model
+from anchoral.models import MODELS, make_model, with_shared_state_cache
 from anchoral.store.database import ProjectError, utc_now
 from anchoral.store.project import Project
 from anchoral.strategies import make_strategy
@@ -107,8 +107,9 @@ def fit_current_labels(project: Project, features: np.ndarray, texts: list[str] 
 
 def make_project_model(project: Project):
     """The model named in the project's settings (``mlp`` for projects made before models were selectable)."""
-    return make_model(project.settings.get("model", "mlp"), project.n_classes,
-                      seed=int(project.settings.get("seed", 0)), **(project.settings.get("model_params") or {}))
+    name = project.settings.get("model", "mlp")
+    return make_model(name, project.n_classes, seed=int(project.settings.get("seed", 0)),
+                      **with_shared_state_cache(name, project.settings.get("model_params") or {}))
 
 
 def takes_texts(model) -> bool:
@@ -239,7 +240,9 @@ def _measure(project: Project, fitted: FittedModel, encoder, progress) -> dict:
     report = fitted.fit_report
     metrics: dict = {"fit": {"epochs": report.epochs, "stop_reason": report.stop_reason,
                              "final_loss": float(report.final_loss)}}
-    for key in ("trained_head", "fallback"):  # a robust head says what it trained, and why if not as asked
+    # a robust head says what it trained, and why if not as asked; a fine-tuned model with
+    # train_layers, what its fit computed, reused and read from disk of the frozen states
+    for key in ("trained_head", "fallback", "frozen_states"):
         if key in report.extra:
             metrics["fit"][key] = report.extra[key]
     heldout = project.heldout()
