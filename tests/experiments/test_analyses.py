@@ -184,3 +184,24 @@ def test_umap_is_the_optional_second_map_method(study):
         analyses.benchmark_key_of(ResultsStore.open(study).runs()["spec"].iloc[0]), "pool_features")
     coordinates = analyses.embed_2d(np.asarray(features, dtype=np.float32), method="umap")
     assert coordinates.shape == (400, 2) and np.isfinite(coordinates).all()
+
+
+def test_uncertainty_overlap_counts_shared_picks_per_pair_first_batch_and_later():
+    import pandas as pd
+
+    def run(strategy, seed, batches):
+        return [{"benchmark_label": "b", "model_label": "mlp", "strategy_label": strategy, "seed": seed,
+                 "round": r, "selected": list(batch)} for r, batch in enumerate(batches)]
+
+    rows = (run("least-confidence", 0, [[1, 2, 3, 4], [10, 11, 12, 13], []])
+            + run("entropy", 0, [[1, 2, 3, 9], [10, 20, 21, 22], []])
+            + run("margin", 0, [[7, 8, 9, 1], [30, 31, 32, 33], []])
+            + run("random", 0, [[1, 2, 3, 4], [10, 11, 12, 13], []])
+            + run("entropy", 1, [[5, 6], [7, 8]]))  # a seed with one measure only: no pair
+    frame = analyses.uncertainty_overlap(pd.DataFrame(rows))
+    got = {(row.pair, row.first_batch, row.later_min, row.later_max) for row in frame.itertuples()}
+    assert got == {("least-confidence & entropy", 3, 1, 1), ("least-confidence & margin", 1, 0, 0),
+                   ("entropy & margin", 2, 0, 0)}
+    table = analyses.uncertainty_overlap_markdown(frame, "b")
+    assert "| 0 | 3 of 4 (later: 1-1) | 1 of 4 (later: 0-0) | 2 of 4 (later: 0-0) |" in table
+    assert analyses.uncertainty_overlap(pd.DataFrame(run("entropy", 0, [[1, 2]]))).empty

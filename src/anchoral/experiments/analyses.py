@@ -306,3 +306,52 @@ def plot_acquisition_map(coordinates: np.ndarray, groups: np.ndarray, group_name
     figure.suptitle(title)
     legend_rows = int(np.ceil(len(handles) / 4))
     return _save(figure, path, rect=(0, 0.035 * legend_rows + 0.01, 1, 1))
+
+
+UNCERTAINTY_MEASURES = ("least-confidence", "entropy", "margin")
+
+
+def uncertainty_overlap(results: pd.DataFrame) -> pd.DataFrame:
+    """Where least confidence, entropy and margin part ways: for every benchmark label and seed
+    with at least two of them (default parameters, same model), how many of the first batch's
+    picks each pair shares (the same seed set and model, so any difference is the measure's),
+    and the range shared by the later batches. Empty when fewer than two are in the study."""
+    if results.empty:
+        return pd.DataFrame()
+    rows = results[results["strategy_label"].isin(UNCERTAINTY_MEASURES)]
+    out = []
+    for (benchmark, model, seed), group in rows.groupby(["benchmark_label", "model_label", "seed"], sort=False):
+        picks = {name: [set(map(int, selected)) for selected in runs.sort_values("round")["selected"]
+                        if isinstance(selected, (list, tuple, np.ndarray)) and len(selected)]
+                 for name, runs in group.groupby("strategy_label")}
+        names = [name for name in UNCERTAINTY_MEASURES if name in picks]
+        for first, index in ((a, i) for i, a in enumerate(names)):
+            for second in names[index + 1:]:
+                a, b = picks[first], picks[second]
+                if not a or not b:
+                    continue
+                later = [len(x & y) for x, y in zip(a[1:], b[1:])]
+                out.append({"benchmark": benchmark, "model": model, "seed": int(seed), "pair": f"{first} & {second}",
+                            "batch": len(a[0]), "first_batch": len(a[0] & b[0]),
+                            "later_min": min(later) if later else None, "later_max": max(later) if later else None})
+    return pd.DataFrame(out)
+
+
+def uncertainty_overlap_markdown(frame: pd.DataFrame, benchmark: str) -> str:
+    """One row per seed: shared picks of each pair in the first batch, and the range over later batches."""
+    rows = frame[frame["benchmark"] == benchmark]
+    pairs = list(dict.fromkeys(rows["pair"]))
+    body = []
+    for (model, seed), group in rows.groupby(["model", "seed"], sort=False):
+        by_pair = {row.pair: row for row in group.itertuples()}
+        cells = [str(seed) if rows["model"].nunique() == 1 else f"{model}, seed {seed}"]
+        for pair in pairs:
+            row = by_pair.get(pair)
+            if row is None:
+                cells.append("-")
+                continue
+            later = "" if row.later_min is None or pd.isna(row.later_min) else \
+                f" (later: {int(row.later_min)}-{int(row.later_max)})"
+            cells.append(f"{row.first_batch} of {row.batch}{later}")
+        body.append(cells)
+    return markdown_table(["seed", *pairs], body)

@@ -153,6 +153,16 @@ def write_study_report(run_dir: str | Path, *, probe: str = "linear", map_reques
             lines += [f"### {benchmark}", "", tables.upsampling_markdown_table(upsampling, benchmark), "",
                       f"![upsampling, {benchmark}](figures/{path.name})", ""]
 
+    overlap = analyses.uncertainty_overlap(results)
+    if not overlap.empty:
+        overlap.to_csv(tables_dir / "uncertainty_overlap.csv", index=False)
+    lines += _per_benchmark_section(
+        "Where least confidence, entropy and margin differ",
+        "Picks shared by each pair of uncertainty measures: in the first batch (the same seed set and the same "
+        "model for all three, so any difference is the measure's) and, in brackets, the range over the later "
+        "batches (by then the labeled sets differ). With two classes the three rank the pool identically "
+        "(up to float rounding); with more they part ways.",
+        overlap, benchmarks, analyses.uncertainty_overlap_markdown)
     lines += _per_benchmark_section(
         "What the batches are like (ALVIN Table 3)",
         "Unc. = mean predictive entropy (nats) of the batch under a model trained on the whole labeled "
