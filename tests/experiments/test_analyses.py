@@ -136,6 +136,29 @@ def test_the_map_is_drawn_once_per_run_directory_then_read_from_the_cache(study,
     assert panels[0].anchor_landing.size == 0 and panels[1].anchor_landing.size > 0
 
 
+def _drop_one_seed_set(run_dir):
+    """Rewrite one run's first round as a run stored before seed sets were kept."""
+    import json
+
+    with sqlite3.connect(run_dir / "results.sqlite") as connection:
+        run_id, record = connection.execute("SELECT run_id, record FROM rounds WHERE round = 0 LIMIT 1").fetchone()
+        row = json.loads(record)
+        row.pop("seed_indices")
+        connection.execute("UPDATE rounds SET record = ? WHERE run_id = ? AND round = 0", (json.dumps(row), run_id))
+
+
+def test_a_run_without_a_seed_set_leaves_the_map_out_and_the_rest_of_the_report_is_written(study, tmp_path):
+    run_dir = copy_of(study, tmp_path)
+    _drop_one_seed_set(run_dir)
+    report = write_study_report(run_dir).read_text()
+    section = report.split("## What each strategy acquires")[1].split("\n## ")[0]
+    assert "No map:" in section and "'vader-shortcut'" in section
+    assert not (run_dir / "figures" / "map-vader-shortcut.png").exists()
+    assert "## Cost of the analyses" in report  # written to the end
+    with pytest.raises(AnchoralError, match="no stored representations"):  # and a required map says why
+        write_study_report(run_dir, map_request=MapRequest(required=True))
+
+
 def test_a_required_map_of_a_directory_without_representations_is_one_line_and_writes_nothing(study, tmp_path):
     run_dir = copy_of(study, tmp_path)
     with sqlite3.connect(run_dir / "results.sqlite") as connection:

@@ -297,8 +297,10 @@ def _plan_maps(store, results, fractions, request: MapRequest, probe: str) -> di
     for benchmark, rows in results.groupby("benchmark_label", sort=False):
         key = analyses.benchmark_key_of(runs.loc[runs["benchmark_label"] == benchmark, "spec"].iloc[0])
         pool = store.benchmark_data(key, "pool")
-        if pool is None or store.benchmark_data(key, "pool_features") is None or "seed_indices" not in rows.columns:
-            missing.append(benchmark)
+        first_rounds = rows.loc[(rows["seed"] == seed) & (rows["round"] == 0)]
+        if (pool is None or store.benchmark_data(key, "pool_features") is None or "seed_indices" not in rows.columns
+                or not first_rounds["seed_indices"].map(lambda value: isinstance(value, list)).all()):
+            missing.append(benchmark)  # a run stored before seed sets were kept cannot be drawn
             continue
         reached = rows.loc[rows["seed"] == seed, "n_labeled"]
         if request.fraction is None:
