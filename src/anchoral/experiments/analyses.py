@@ -20,6 +20,7 @@ the seconds it took.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import os
 import tempfile
@@ -324,16 +325,13 @@ def uncertainty_overlap(results: pd.DataFrame) -> pd.DataFrame:
         picks = {name: [set(map(int, selected)) for selected in runs.sort_values("round")["selected"]
                         if isinstance(selected, (list, tuple, np.ndarray)) and len(selected)]
                  for name, runs in group.groupby("strategy_label")}
-        names = [name for name in UNCERTAINTY_MEASURES if name in picks]
-        for first, index in ((a, i) for i, a in enumerate(names)):
-            for second in names[index + 1:]:
-                a, b = picks[first], picks[second]
-                if not a or not b:
-                    continue
-                later = [len(x & y) for x, y in zip(a[1:], b[1:])]
-                out.append({"benchmark": benchmark, "model": model, "seed": int(seed), "pair": f"{first} & {second}",
-                            "batch": len(a[0]), "first_batch": len(a[0] & b[0]),
-                            "later_min": min(later) if later else None, "later_max": max(later) if later else None})
+        names = [name for name in UNCERTAINTY_MEASURES if picks.get(name)]
+        for first, second in itertools.combinations(names, 2):
+            a, b = picks[first], picks[second]
+            later = [len(x & y) for x, y in zip(a[1:], b[1:])]
+            out.append({"benchmark": benchmark, "model": model, "seed": int(seed), "pair": f"{first} & {second}",
+                        "batch": len(a[0]), "first_batch": len(a[0] & b[0]),
+                        "later_min": min(later) if later else None, "later_max": max(later) if later else None})
     return pd.DataFrame(out)
 
 
@@ -350,8 +348,7 @@ def uncertainty_overlap_markdown(frame: pd.DataFrame, benchmark: str) -> str:
             if row is None:
                 cells.append("-")
                 continue
-            later = "" if row.later_min is None or pd.isna(row.later_min) else \
-                f" (later: {int(row.later_min)}-{int(row.later_max)})"
+            later = "" if pd.isna(row.later_min) else f" (later: {int(row.later_min)}-{int(row.later_max)})"
             cells.append(f"{row.first_batch} of {row.batch}{later}")
         body.append(cells)
     return markdown_table(["seed", *pairs], body)

@@ -278,7 +278,7 @@ class FineTunedTransformer:
         if cache_dir is not None and (self.train_layers is None or not self.cache_states):
             raise ValidationError("cache_dir keeps the frozen layers' states, so it needs train_layers set and "
                                   "cache_states=True (full fine-tuning trains every layer: nothing stays frozen)")
-        if isinstance(cache_dir, str) and cache_dir == "auto":
+        if cache_dir == "auto":
             cache_dir = default_state_cache_dir()
         self.cache_dir = None if cache_dir is None else check_cache_dir(cache_dir)
 
